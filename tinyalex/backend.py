@@ -1,0 +1,133 @@
+"""NumPy/CuPy backend: the only module that imports CuPy.
+
+Ops never consult a global device flag: they ask `get_array_module(*arrays)` and
+compute with whatever module owns their inputs. This module also picks the default
+device (``TINYALEX_DEVICE=cpu|gpu|auto``) and moves arrays between host and GPU.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+try:  # CuPy is an optional extra; without it everything runs on NumPy.
+    import cupy as _cupy
+except Exception:  # ImportError, or a broken CUDA install raising at import time
+    _cupy = None
+
+INSTALL_HINT = (
+    "install CuPy with `pip install tinyalex[gpu]` or the wheel for your CUDA "
+    "version, e.g. `pip install cupy-cuda12x`"
+)
+
+
+class DeviceError(RuntimeError):
+    """A device was asked for that this machine cannot provide."""
+
+
+def cupy_available() -> bool:
+    """True when CuPy imports (a device may still be missing)."""
+    return _cupy is not None
+
+
+def gpu_available() -> bool:
+    """True when CuPy imports and at least one CUDA device answers."""
+    if _cupy is None:
+        return False
+    try:
+        return _cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def require_gpu() -> Any:
+    """Return the cupy module, or raise DeviceError saying how to get one."""
+    if _cupy is None:
+        raise DeviceError(f"the GPU was requested but CuPy is not installed: {INSTALL_HINT}")
+    if not gpu_available():
+        raise DeviceError("the GPU was requested but CuPy finds no CUDA device")
+    return _cupy
+
+
+def is_cupy_array(x: Any) -> bool:
+    return _cupy is not None and isinstance(x, _cupy.ndarray)
+
+
+def get_array_module(*arrays: Any) -> Any:
+    """numpy or cupy, whichever owns the arrays (numpy for non-arrays)."""
+    for a in arrays:
+        if is_cupy_array(getattr(a, "data", a)):
+            return _cupy
+    return np
+
+
+def scatter_add(target: Any, index: Any, values: Any) -> None:
+    """target[index] += values, adding repeated indices up (np.add.at, or CuPy's scatter_add)."""
+    if is_cupy_array(target):
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
+    else:
+        np.add.at(target, index, values)
+
+
+def device_of(x: Any) -> str:
+    """'cpu' or 'gpu:<id>' for an array."""
+    if is_cupy_array(x):
+        return f"gpu:{x.device.id}"
+    return "cpu"
+
+
+def check_same_device(op_name: str, arrays: list) -> None:
+    """Refuse NumPy and CuPy arrays (or two GPUs) mixed in one op, naming the op."""
+    devices = {device_of(a) for a in arrays if a is not None}
+    if len(devices) > 1:
+        raise DeviceError(
+            f"{op_name}: inputs live on different devices ({', '.join(sorted(devices))}); "
+            "move them to one device with .to('cpu') or .to('gpu') first"
+        )
+
+
+def resolve_device(device: str | None = None) -> str:
+    """Turn 'cpu' | 'gpu' | 'auto' | None (read TINYALEX_DEVICE) into 'cpu' or 'gpu'."""
+    choice = (device or os.environ.get("TINYALEX_DEVICE") or "auto").lower()
+    if choice == "auto":
+        return "gpu" if gpu_available() else "cpu"
+    if choice in ("gpu", "cuda"):
+        require_gpu()
+        return "gpu"
+    if choice == "cpu":
+        return "cpu"
+    raise ValueError(f"unknown device {device!r}: expected 'cpu', 'gpu' or 'auto'")
+
+
+def default_device() -> str:
+    """The device chosen by TINYALEX_DEVICE (default: auto)."""
+    return resolve_device(None)
+
+
+def to_cpu(x: Any) -> Any:
+    """A NumPy array holding x (no copy when x already is one)."""
+    if is_cupy_array(x):
+        return _cupy.asnumpy(x)
+    return x
+
+
+def to_gpu(x: Any, device_id: int | None = None) -> Any:
+    """A CuPy array holding x on the current (or given) device."""
+    cp = require_gpu()
+    if device_id is None:
+        return cp.asarray(x)
+    with cp.cuda.Device(device_id):
+        return cp.asarray(x)
+
+
+def to_device(x: Any, device: str) -> Any:
+    """Move an array to 'cpu', 'gpu' or 'gpu:<id>'."""
+    if device == "cpu":
+        return to_cpu(x)
+    if device.startswith("gpu"):
+        device_id = int(device.split(":")[1]) if ":" in device else None
+        return to_gpu(x, device_id)
+    raise ValueError(f"unknown device {device!r}: expected 'cpu', 'gpu' or 'gpu:<id>'")

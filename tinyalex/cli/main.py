@@ -1,0 +1,35 @@
+"""The `tinyalex` command: one subcommand per job, each in its own module under tinyalex.cli."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Subcommand name -> module under tinyalex.cli defining add_arguments(parser) and run(args) -> int.
+COMMANDS = {
+    "gradcheck": "Check every op and layer against numeric derivatives.",
+    "prepare": "Build a reduced ImageNet subset as memory-mapped arrays.",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tinyalex", description="AlexNet from scratch on NumPy/CuPy.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"tinyalex.cli.{name}")
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(f"tinyalex.cli.{args.command}")
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

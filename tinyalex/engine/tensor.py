@@ -1,0 +1,223 @@
+"""Tensor and Function: the whole autograd engine.
+
+A Tensor wraps a NumPy or CuPy array. Calling a Function on tensors runs its
+`forward` on the raw arrays and, when gradients are wanted, records the Function
+as the creator of its outputs. `Tensor.backward()` walks those records in reverse
+topological order (by generation, as in DeZero) and calls each `backward` on raw
+arrays. Gradients are raw arrays too, and only leaf tensors keep them.
+"""
+from __future__ import annotations
+
+import contextlib
+import heapq
+import weakref
+from typing import Any, Iterator
+
+import numpy as np
+
+from tinyalex import backend
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Build no graph inside the block: evaluation keeps no activations alive."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+def _as_array(value: Any) -> Any:
+    """Arrays pass through; Python numbers and lists become NumPy (floats as float32)."""
+    if isinstance(value, np.ndarray) or backend.is_cupy_array(value):
+        return value
+    if isinstance(value, np.generic):  # a NumPy scalar keeps its dtype
+        return np.asarray(value)
+    array = np.asarray(value)
+    if array.dtype == np.float64:
+        array = array.astype(np.float32)
+    return array
+
+
+class Tensor:
+    """An array with an optional gradient and the Function that produced it."""
+
+    __array_priority__ = 200  # numpy_array * tensor calls Tensor.__rmul__
+
+    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None):
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = _as_array(data)
+        self.requires_grad = requires_grad
+        self.grad: Any = None
+        self.creator: Function | None = None
+        self.generation = 0
+        self.name = name
+
+    # --- array-like properties -------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({self.data!r}{grad})"
+
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (copied from the GPU if needed)."""
+        return backend.to_cpu(self.data)
+
+    def item(self) -> float:
+        return self.data.item()
+
+    def to(self, device: str) -> "Tensor":
+        """A new leaf tensor with the data on 'cpu' or 'gpu'."""
+        return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad, name=self.name)
+
+    def detach(self) -> "Tensor":
+        return Tensor(self.data)
+
+    # --- autograd ----------------------------------------------------------------
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
+
+        `grad` is the upstream gradient (ones for a scalar by default). The graph is
+        freed as it is walked unless `retain_graph` is True.
+        """
+        xp = backend.get_array_module(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise ValueError(f"backward() on a tensor of shape {self.shape} needs an explicit grad")
+            grad = xp.ones_like(self.data)
+        grad = grad.data if isinstance(grad, Tensor) else grad
+        if self.creator is None:
+            self._accumulate(grad)
+            return
+        grads = {id(self): (self, grad)}  # the tensor rides along so it stays alive
+        queue: list = []
+        seen = set()
+
+        def push(function: Function) -> None:
+            if id(function) not in seen:
+                seen.add(id(function))
+                heapq.heappush(queue, (-function.generation, id(function), function))
+
+        push(self.creator)
+        while queue:
+            _, _, function = heapq.heappop(queue)
+            outputs = [ref() for ref in function.outputs]
+            grad_outputs = [grads.pop(id(y), (None, None))[1] if y is not None else None for y in outputs]
+            grad_outputs = [
+                g if g is not None else xp.zeros(shape, dtype)
+                for g, (shape, dtype) in zip(grad_outputs, function.output_meta)
+            ]
+            grad_inputs = function.backward(*grad_outputs)
+            if not isinstance(grad_inputs, tuple):
+                grad_inputs = (grad_inputs,)
+            if len(grad_inputs) != len(function.inputs):
+                raise RuntimeError(
+                    f"{type(function).__name__}.backward returned {len(grad_inputs)} gradients "
+                    f"for {len(function.inputs)} inputs"
+                )
+            for x, gx in zip(function.inputs, grad_inputs):
+                if gx is None or not x.requires_grad:
+                    continue
+                if gx.shape != x.shape:
+                    raise RuntimeError(
+                        f"{type(function).__name__}.backward returned a gradient of shape {gx.shape} "
+                        f"for an input of shape {x.shape}"
+                    )
+                if x.creator is None:
+                    x._accumulate(gx)
+                else:
+                    previous = grads.get(id(x))
+                    grads[id(x)] = (x, gx if previous is None else previous[1] + gx)
+                    push(x.creator)
+            if not retain_graph:
+                function.release()
+
+    def _accumulate(self, grad: Any) -> None:
+        self.grad = grad.copy() if self.grad is None else self.grad + grad
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # --- operators (defined in arithmetic.py, attached there) ----------------------
+
+
+class Function:
+    """An op: `forward(*arrays)` and `backward(*grad_outputs)` on raw arrays.
+
+    Subclasses keep only what their backward needs, as attributes set in forward.
+    `self.needs_input_grad[i]` tells backward whether input i wants a gradient, so
+    expensive gradients (the image's, in conv1) can be skipped; return None for those.
+    """
+
+    generation = 0
+
+    def __call__(self, *inputs: Any) -> Any:
+        tensors = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
+        arrays = [t.data for t in tensors]
+        backend.check_same_device(type(self).__name__, arrays)
+        self.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        record = _grad_enabled and any(self.needs_input_grad)
+        if not record:
+            self.needs_input_grad = (False,) * len(tensors)
+        outputs = self.forward(*arrays)
+        if not isinstance(outputs, tuple):
+            outputs = (outputs,)
+        results = [Tensor(y, requires_grad=record) for y in outputs]
+        if record:
+            self.generation = max(t.generation for t in tensors)
+            self.inputs = tensors
+            self.outputs = [weakref.ref(y) for y in results]
+            self.output_meta = [(y.shape, y.dtype) for y in results]
+            for y in results:
+                y.creator = self
+                y.generation = self.generation + 1
+        return results[0] if len(results) == 1 else tuple(results)
+
+    def forward(self, *arrays: Any) -> Any:
+        raise NotImplementedError
+
+    def backward(self, *grad_outputs: Any) -> Any:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Drop the inputs and everything forward saved, freeing the graph behind."""
+        for ref in self.outputs:
+            y = ref()
+            if y is not None:
+                y.creator = None
+        self.__dict__.clear()
+
+
+def as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)

@@ -1,0 +1,34 @@
+"""Fully connected layer: y = x W^T + b (fc6, fc7, fc8)."""
+from __future__ import annotations
+
+from typing import Any
+
+from tinyalex.engine.tensor import Function, Tensor
+from tinyalex.ops.validate import ShapeError, check_float
+
+
+class Linear(Function):
+    """Keeps x and W for the gradients of each other."""
+
+    def forward(self, x, w, b=None):
+        if x.ndim != 2 or x.shape[1] != w.shape[1]:
+            raise ShapeError(f"linear: expected input of shape (N, {w.shape[1]}), got {tuple(x.shape)}")
+        check_float("linear", x)
+        self.x, self.w = x, w
+        # y = x W^T + b
+        y = x @ w.T
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, gy):
+        gx = gy @ self.w if self.needs_input_grad[0] else None
+        gw = gy.T @ self.x if self.needs_input_grad[1] else None
+        if len(self.needs_input_grad) == 2:
+            return gx, gw
+        return gx, gw, gy.sum(axis=0) if self.needs_input_grad[2] else None
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
+    """weight has shape (out_features, in_features), as in PyTorch."""
+    return Linear()(x, weight) if bias is None else Linear()(x, weight, bias)

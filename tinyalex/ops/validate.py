@@ -1,0 +1,31 @@
+"""Input checks shared by the ops: wrong shapes fail early with a message naming what was expected."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class ShapeError(ValueError):
+    """Wrong input to an op or layer; layers prefix their own description once."""
+
+
+def check_float(op: str, x: Any) -> None:
+    if x.dtype.kind != "f":
+        raise ShapeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
+
+
+def check_nchw(op: str, x: Any, channels: int | None = None) -> None:
+    """x must be (N, C, H, W), with C == channels when given, and floating point."""
+    expected = f"(N, {channels}, H, W)" if channels is not None else "(N, C, H, W)"
+    if x.ndim != 4 or (channels is not None and x.shape[1] != channels):
+        raise ShapeError(f"{op}: expected input of shape {expected}, got {tuple(x.shape)}")
+    check_float(op, x)
+
+
+def check_window(op: str, x_shape: tuple, kernel: tuple, pad: tuple) -> None:
+    """The kernel must fit inside the padded input."""
+    h, w = x_shape[2] + 2 * pad[0], x_shape[3] + 2 * pad[1]
+    if kernel[0] > h or kernel[1] > w:
+        raise ShapeError(
+            f"{op}: kernel {kernel[0]}x{kernel[1]} is larger than the padded input {h}x{w} "
+            f"(input {tuple(x_shape)}, padding {pad})"
+        )
