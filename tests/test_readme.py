@@ -1,0 +1,23 @@
+"""README.md opens with the two commands a newcomer runs; CI must run the second one verbatim."""
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands() -> list[str]:
+    """The shell lines of README's first code block."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("```")[1]
+    return [line.strip() for line in block.splitlines()[1:] if line.strip() and not line.strip().startswith("#")]
+
+
+def test_readme_opens_with_install_train_and_install_test():
+    train, test = readme_commands()
+    assert "pip install" in train and train.endswith("tinyalex train")
+    assert "pip install" in test and "pytest" in test
+
+
+def test_ci_runs_readme_test_command_verbatim():
+    _, test = readme_commands()
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert test in ci_lines
