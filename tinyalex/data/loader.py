@@ -1,0 +1,122 @@
+"""Batches for training and testing, built in background threads while the model computes.
+
+Threads, not processes: NumPy copies and Pillow decoding release the GIL, and threads share
+the memory-mapped images without pickling. Every random choice of epoch ``e``, batch ``b``
+comes from a generator seeded with (seed, e, b), so batches do not depend on thread timing
+and a run resumed at epoch ``e`` sees exactly the batches of an uninterrupted one.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from tinyalex.backend import resolve_device, to_gpu
+from tinyalex.data.augment import center_crop, crop_flip, crop_params, fancy_pca, ten_crop
+
+PIXEL_SCALE = 255.0  # images and PCA statistics are on the 0..255 scale
+
+
+class DataLoader:
+    """Iterate over ``(x, y)`` batches of a PreparedDataset or FolderDataset.
+
+    x: float32 (N, C, crop, crop), mean-subtracted pixels on the 0..255 scale; with
+    ``ten_crop`` (test only) (N * 10, C, crop, crop), rows 10 i .. 10 i + 9 being image i's
+    crops in ``augment.ten_crop`` order (average their softmax with ``average_ten_crop``).
+    y: int64 (N,). On ``device="gpu"`` both are CuPy arrays, copied once per batch.
+
+    train=True: a random crop and flip per image (``flip``), fancy PCA (``pca``, ``pca_std``)
+    and mean subtraction (``subtract_mean``), shuffled each epoch unless ``shuffle=False``.
+    train=False: the centre crop (or the ten crops), in dataset order.
+    ``workers`` threads build up to max(``prefetch``, ``workers``) batches ahead;
+    ``prefetch=0`` builds each batch in the calling thread.
+    """
+
+    def __init__(self, dataset: Any, batch_size: int = 128, train: bool = True, crop: int = 224,
+                 shuffle: bool | None = None, drop_last: bool = False, seed: int = 0,
+                 device: str = "cpu", flip: bool = True, pca: bool = True, subtract_mean: bool = True,
+                 prefetch: int = 2, workers: int = 2, ten_crop: bool = False, pca_std: float = 0.1) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if crop > dataset.size:
+            raise ValueError(f"crop {crop} is larger than the data set's {dataset.size}x{dataset.size} images")
+        if ten_crop and train:
+            raise ValueError("ten_crop is a test-time evaluation: use it with train=False")
+        self.dataset, self.batch_size, self.train, self.crop = dataset, batch_size, train, crop
+        self.shuffle = train if shuffle is None else shuffle
+        self.drop_last, self.seed, self.device = drop_last, seed, resolve_device(device)
+        self.flip, self.pca, self.subtract_mean, self.pca_std = flip, pca, subtract_mean, pca_std
+        self.prefetch, self.workers, self.ten_crop = prefetch, workers, ten_crop
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration epoch ``epoch`` (its order depends only on seed and epoch)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def batch_indices(self, epoch: int) -> list[np.ndarray]:
+        """The dataset indices of every batch of ``epoch``."""
+        n = len(self.dataset)
+        order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+        return [order[b * self.batch_size:(b + 1) * self.batch_size] for b in range(len(self))]
+
+    def make_batch(self, epoch: int, b: int, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Batch ``b`` of ``epoch`` as NumPy arrays (x float32 NCHW, y int64)."""
+        images, labels = self.dataset.load_batch(indices)
+        mean, c = self.dataset.mean, self.crop
+        if self.train:
+            rng = np.random.default_rng([self.seed, epoch, b])
+            params = crop_params(len(images), images.shape[1:3], c, rng, self.flip)
+            x = crop_flip(images, *params, c).astype(np.float32)
+            if self.subtract_mean:  # the mean image, cut and flipped like each image
+                x -= crop_flip(np.broadcast_to(mean, images.shape), *params, c).astype(np.float32)
+            if self.pca:
+                x = fancy_pca(x, self.dataset.eigvals, self.dataset.eigvecs, rng, self.pca_std, PIXEL_SCALE)
+        else:
+            cut = ten_crop if self.ten_crop else center_crop
+            x = cut(images, c).astype(np.float32)
+            if self.subtract_mean:
+                x -= cut(mean, c).astype(np.float32)
+            x = x.reshape(-1, c, c, images.shape[-1])
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), labels.astype(np.int64)
+
+    def _deliver(self, batch: tuple[np.ndarray, np.ndarray]) -> tuple[Any, Any]:
+        if self.device == "gpu":
+            return to_gpu(batch[0]), to_gpu(batch[1])
+        return batch
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        epoch = self.epoch
+        self.epoch += 1
+        jobs = enumerate(self.batch_indices(epoch))
+        if self.prefetch <= 0 or self.workers <= 0:
+            for b, indices in jobs:
+                x, y = self.make_batch(epoch, b, indices)
+                if len(y):
+                    yield self._deliver((x, y))
+            return
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="tinyalex-loader")
+        pending: deque[Future] = deque()
+
+        def submit_next() -> None:
+            job = next(jobs, None)
+            if job is not None:
+                pending.append(pool.submit(self.make_batch, epoch, *job))
+
+        try:
+            for _ in range(max(self.prefetch, self.workers)):
+                submit_next()
+            while pending:
+                x, y = pending.popleft().result()
+                submit_next()
+                if len(y):
+                    yield self._deliver((x, y))
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)

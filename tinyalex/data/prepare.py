@@ -1,0 +1,306 @@
+"""``prepare``: turn an ImageNet-like folder into a reduced, decoded, memory-mappable subset.
+
+Output folder (everything written atomically; ``meta.json`` last, so its presence means done):
+
+* ``<split>_images.npy``  (N, size, size, 3) uint8, open with ``np.load(..., mmap_mode="r")``
+* ``<split>_labels.npy``  (N,) int64 class indices into ``meta.json["wnids"]`` (sorted wnids)
+* ``<split>_paths.json``  source path of each image, relative to ``meta.json["src"]``
+* ``mean.npy``            (size, size, 3) float64 per-pixel mean of the training images
+* ``pca.npz``             ``cov`` (3, 3), ``eigvals`` (3,) descending, ``eigvecs`` (3, 3) columns,
+                          float64, of the training pixels' RGB values on the 0..255 scale
+* ``meta.json``           wnids, class names, size, counts, skipped files, input fingerprint
+
+While it runs, ``*.partial`` files hold the decoded images and a per-image status, so an
+interrupted run resumes where it stopped; a re-run on unchanged inputs does nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from tinyalex.data import atomic
+from tinyalex.data.decode import load_rgb_square
+from tinyalex.data.errors import BadImageError, DataError
+from tinyalex.data.layouts import find_split, has_split, read_class_names
+from tinyalex.data.stats import image_statistics, principal_components
+
+FORMAT = "tinyalex-prepared-v1"
+SPLITS = ("train", "val")
+CHUNK = 256  # images decoded between two checkpoints of the resume state
+PENDING, DONE, BAD = 0, 1, 2
+
+
+@dataclass
+class PrepareReport:
+    """What ``prepare`` did: images kept per split, files skipped (path, reason), and whether
+    the output was already complete for these inputs (a no-op)."""
+
+    out: Path
+    counts: dict[str, int]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    reused: bool = False
+
+    def summary(self) -> str:
+        kept = ", ".join(f"{n} {split}" for split, n in self.counts.items())
+        lines = [f"{'already prepared' if self.reused else 'prepared'} {kept} images in {self.out}"]
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} file(s):")
+            lines += [f"  {path}: {reason}" for path, reason in self.skipped]
+        return "\n".join(lines)
+
+
+@dataclass
+class Plan:
+    """The images chosen for each split, their labels, and the class list."""
+
+    src: Path
+    wnids: list[str]
+    items: dict[str, list[tuple[Path, int]]]
+    listing_skips: list[tuple[str, str]]
+
+
+def prepare(src: str | os.PathLike, out: str | os.PathLike, classes: int | list[str] | None = None,
+            seed: int = 0, train_per_class: int | None = None, val_per_class: int | None = None,
+            size: int = 256, workers: int | None = None, progress: bool = True) -> PrepareReport:
+    """Decode SRC's train (and val, if present) split into ``out``; see the module docstring.
+
+    ``classes`` is a count (chosen at random with ``seed``) or a list of wnids; ``*_per_class``
+    caps the images per class (a random subset with ``seed``); None means everything.
+    Raises DataError, before any decoding, for unusable inputs or output folders.
+    """
+    if size < 1:
+        raise DataError(f"size must be a positive number of pixels, got {size}")
+    src, out = Path(src), Path(out)
+    if not src.is_dir():
+        raise DataError(f"source folder {src} does not exist or is not a folder")
+    check_output_folder(out)
+    plan = make_plan(src, classes, seed, {"train": train_per_class, "val": val_per_class})
+    fingerprint = fingerprint_of(plan, size)
+    done = read_meta(out)
+    if done is not None:
+        if done.get("fingerprint") == fingerprint:
+            skipped = [(s["path"], s["reason"]) for s in done["skipped"]]
+            return PrepareReport(out, done["counts"], skipped, reused=True)
+        raise DataError(f"{out} already holds a prepared set built from other inputs or options; "
+                        "choose another --out folder or delete that one first")
+    state = start_state(out, fingerprint)
+    skipped = list(plan.listing_skips)
+    counts = {}
+    for split, items in plan.items.items():
+        bad = decode_split(out, split, items, size, workers, progress, state)
+        skipped += [(str(items[i][0]), reason) for i, reason in sorted(bad.items())]
+        counts[split] = finish_split(out, split, plan, bad, size, state)
+    if counts["train"] == 0:
+        raise DataError(f"no training image of {src} could be decoded; see the skipped files")
+    train = np.load(out / "train_images.npy", mmap_mode="r")
+    mean, cov = image_statistics(train, progress=progress)
+    eigvals, eigvecs = principal_components(cov)
+    atomic.write_npy(out / "mean.npy", mean)
+    atomic.write_npz(out / "pca.npz", cov=cov, eigvals=eigvals, eigvecs=eigvecs)
+    names = read_class_names(src, plan.wnids)
+    atomic.write_json(out / "meta.json", {
+        "format": FORMAT, "fingerprint": fingerprint, "src": str(src.resolve()), "size": size,
+        "wnids": plan.wnids, "class_names": [names[w] for w in plan.wnids], "counts": counts,
+        "seed": seed, "skipped": [{"path": p, "reason": r} for p, r in skipped],
+    })
+    for leftover in out.glob("*.partial"):
+        leftover.unlink()
+    return PrepareReport(out, counts, skipped)
+
+
+def check_output_folder(out: Path) -> None:
+    """Create ``out`` if its parent exists; refuse a missing parent, a file, or no write access."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"output {out} exists and is not a folder")
+    if not out.exists():
+        if not out.parent.is_dir():
+            raise DataError(f"output folder {out} cannot be created: its parent {out.parent} "
+                            "does not exist")
+        try:
+            out.mkdir()
+        except OSError as exc:
+            raise DataError(f"output folder {out} cannot be created: {exc.strerror}") from None
+    probe = out / f".write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DataError(f"output folder {out} is not writable: {exc.strerror}") from None
+
+
+def make_plan(src: Path, classes: int | list[str] | None, seed: int,
+              per_class: dict[str, int | None]) -> Plan:
+    """Pick classes and images per class; every user error is raised here, before decoding."""
+    for split, cap in per_class.items():
+        if cap is not None and cap < 1:
+            raise DataError(f"images per class for {split} must be at least 1, got {cap}")
+    listing_skips: list[tuple[str, str]] = []
+    found = {"train": find_split(src, "train", listing_skips)}
+    if has_split(src, "val"):
+        found["val"] = find_split(src, "val", listing_skips)
+    available = sorted({wnid for _, wnid in found["train"]})
+    wnids = choose_classes(available, classes, seed)
+    index = {wnid: k for k, wnid in enumerate(wnids)}
+    items = {}
+    for split_no, (split, listing) in enumerate(found.items()):
+        by_class: dict[str, list[Path]] = {w: [] for w in wnids}
+        for path, wnid in listing:
+            if wnid in index:
+                by_class[wnid].append(path)
+        chosen = []
+        for wnid, paths in by_class.items():
+            cap = per_class[split]
+            if cap is not None and cap < len(paths):
+                rng = np.random.default_rng([seed, split_no, index[wnid]])
+                paths = [paths[i] for i in sorted(rng.choice(len(paths), cap, replace=False))]
+            chosen += [(p, index[wnid]) for p in paths]
+        items[split] = chosen
+    return Plan(src, wnids, items, listing_skips)
+
+
+def choose_classes(available: list[str], classes: int | list[str] | None, seed: int) -> list[str]:
+    """Sorted wnids: all, a seeded random ``classes`` of them, or the listed ones (checked)."""
+    if classes is None:
+        return available
+    if isinstance(classes, int):
+        if not 1 <= classes <= len(available):
+            raise DataError(f"cannot choose {classes} classes: the training set has {len(available)}")
+        rng = np.random.default_rng(seed)
+        return sorted(available[i] for i in rng.choice(len(available), classes, replace=False))
+    unknown = sorted(set(classes) - set(available))
+    if unknown:
+        sample = ", ".join(available[:5]) + (", ..." if len(available) > 5 else "")
+        raise DataError(f"unknown class(es) {', '.join(unknown)}: not in the training set "
+                        f"(which has {len(available)} classes: {sample})")
+    if not classes:
+        raise DataError("the class list is empty")
+    return sorted(set(classes))
+
+
+def fingerprint_of(plan: Plan, size: int) -> str:
+    """A hash of everything the output depends on: files (name, size, mtime), labels, size."""
+    digest = hashlib.sha256(json.dumps([FORMAT, size, plan.wnids]).encode())
+    for split, items in plan.items.items():
+        for path, label in items:
+            try:
+                st = path.stat()
+                stamp = (st.st_size, st.st_mtime_ns)
+            except OSError:
+                stamp = (-1, -1)
+            digest.update(json.dumps([split, str(path.resolve()), label, *stamp]).encode())
+    return digest.hexdigest()
+
+
+def read_meta(out: Path) -> dict | None:
+    """The ``meta.json`` of a finished set in ``out``, or None."""
+    try:
+        with open(out / "meta.json", encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return meta if meta.get("format") == FORMAT else None
+
+
+def start_state(out: Path, fingerprint: str) -> dict:
+    """Resume state of an interrupted run on the same inputs, or a fresh one."""
+    path = out / "state.json.partial"
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        state = {}
+    if state.get("fingerprint") != fingerprint:
+        for leftover in [*out.glob("*.partial"), *out.glob(".*_images.npy.*.tmp")]:
+            leftover.unlink()
+        state = {"fingerprint": fingerprint, "finished": []}
+        atomic.write_json(path, state)
+    return state
+
+
+def decode_split(out: Path, split: str, items: list[tuple[Path, int]], size: int,
+                 workers: int | None, progress: bool, state: dict) -> dict[int, str]:
+    """Decode the pending images of one split into its partial memory map; {index: reason} of bad ones."""
+    log = out / f"{split}_skipped.jsonl.partial"
+    image_file, status_file = out / f"{split}_images.npy.partial", out / f"{split}_status.npy.partial"
+    resuming = split in state["finished"] or (image_file.exists() and status_file.exists())
+    if not resuming:
+        log.unlink(missing_ok=True)
+    bad = {}
+    if log.exists():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                bad[entry["index"]] = entry["reason"]
+    if split in state["finished"] or not items:
+        return bad
+    shape = (len(items), size, size, 3)
+    mode = "r+" if resuming else "w+"
+    images = np.lib.format.open_memmap(image_file, mode=mode, dtype=np.uint8, shape=shape)
+    status = np.lib.format.open_memmap(status_file, mode=mode, dtype=np.uint8, shape=(len(items),))
+
+    def decode_one(i: int) -> str | None:
+        try:
+            images[i] = load_rgb_square(items[i][0], size)
+        except BadImageError as exc:
+            return exc.reason
+        return None
+
+    pending = np.flatnonzero(status == PENDING)
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool, \
+            tqdm(total=len(items), initial=len(items) - len(pending), desc=f"decode {split}",
+                 unit="img", disable=not progress) as bar:
+        for start in range(0, len(pending), CHUNK):
+            chunk = pending[start:start + CHUNK]
+            reasons = list(pool.map(decode_one, chunk))
+            images.flush()  # images reach the disk before the status that vouches for them
+            with open(log, "a", encoding="utf-8") as f:
+                for i, reason in zip(chunk, reasons):
+                    if reason is not None:
+                        bad[int(i)] = reason
+                        f.write(json.dumps({"index": int(i), "reason": reason}) + "\n")
+            status[chunk] = [DONE if r is None else BAD for r in reasons]
+            status.flush()
+            bar.update(len(chunk))
+    del images, status
+    return bad
+
+
+def finish_split(out: Path, split: str, plan: Plan, bad: dict[int, str], size: int, state: dict) -> int:
+    """Write a split's final images (bad ones left out), labels and paths; return its count."""
+    items = plan.items[split]
+    keep = [i for i in range(len(items)) if i not in bad]
+    final, partial = out / f"{split}_images.npy", out / f"{split}_images.npy.partial"
+    if split not in state["finished"]:
+        if partial.exists() and not bad:
+            atomic.replace(partial, final)
+        elif partial.exists():
+            source = np.load(partial, mmap_mode="r")
+            tmp = atomic.temp_path(final)
+            target = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                               shape=(len(keep), size, size, 3))
+            for start in range(0, len(keep), CHUNK):
+                target[start:start + CHUNK] = source[keep[start:start + CHUNK]]
+            target.flush()
+            del target, source
+            atomic.replace(tmp, final)
+        elif not items:
+            atomic.write_npy(final, np.zeros((0, size, size, 3), dtype=np.uint8))
+        labels = np.array([items[i][1] for i in keep], dtype=np.int64)
+        atomic.write_npy(out / f"{split}_labels.npy", labels)
+        atomic.write_json(out / f"{split}_paths.json", [relative(items[i][0], plan.src) for i in keep])
+        state["finished"].append(split)
+        atomic.write_json(out / "state.json.partial", state)
+    return len(keep)
+
+
+def relative(path: Path, src: Path) -> str:
+    try:
+        return str(path.relative_to(src))
+    except ValueError:
+        return str(path)
