@@ -55,9 +55,10 @@ def is_cupy_array(x: Any) -> bool:
 
 
 def get_array_module(*arrays: Any) -> Any:
-    """numpy or cupy, whichever owns the arrays (numpy for non-arrays)."""
+    """numpy or cupy, whichever owns the arrays or Tensors (numpy for anything else)."""
     for a in arrays:
-        if is_cupy_array(getattr(a, "data", a)):
+        # a Tensor's array is its .data; a CuPy array's own .data is a memory pointer
+        if is_cupy_array(a) or is_cupy_array(getattr(a, "data", None)):
             return _cupy
     return np
 
@@ -99,7 +100,8 @@ def resolve_device(device: str | None = None) -> str:
         return "gpu"
     if choice == "cpu":
         return "cpu"
-    raise ValueError(f"unknown device {device!r}: expected 'cpu', 'gpu' or 'auto'")
+    source = "device" if device else "TINYALEX_DEVICE"
+    raise ValueError(f"unknown {source} {choice!r}: expected 'cpu', 'gpu' or 'auto'")
 
 
 def default_device() -> str:
