@@ -6,8 +6,8 @@
   whose ILSVRC2012 IDs 1..1000 are mapped to wnids through the devkit's ``meta.mat``.
 
 Label and class-name files are looked for in the split folder, in SRC, in the devkit folders
-under SRC, and in up to three folders above SRC (Kaggle keeps them at the top of
-``ILSVRC/Data/CLS-LOC``'s grandparent).
+under SRC and, when SRC is Kaggle's ``<root>/ILSVRC/Data/CLS-LOC``, in ``<root>`` where Kaggle
+keeps them. ``meta.mat`` is read only from beside the ground-truth file, as in the devkit.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ LOC_SOLUTION = "LOC_val_solution.csv"
 DEVKIT_GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
 DEVKIT_META = "meta.mat"
 CLASS_NAME_FILES = ("synset_words.txt", "LOC_synset_mapping.txt")
+KAGGLE_TAIL = ("ILSVRC", "Data", "CLS-LOC")
 
 # One (path, reason) per file that a split holds but that cannot become a labelled image.
 Skipped = list[tuple[str, str]]
@@ -30,7 +31,8 @@ def search_dirs(src: Path, split: str | None = None) -> list[Path]:
     """Folders where label and class-name files may lie, nearest first."""
     dirs = [src / split] if split else []
     dirs += [src, src / "ILSVRC2012_devkit_t12" / "data", src / "ILSVRC2012_devkit_t12"]
-    dirs += list(src.resolve().parents)[:3]
+    if src.resolve().parts[-3:] == KAGGLE_TAIL:
+        dirs.append(src.resolve().parents[2])
     return dirs
 
 
@@ -111,14 +113,12 @@ def read_flat_labels(src: Path, split: str) -> dict[str, str]:
     if ground_truth is not None:
         meta = ground_truth.parent / DEVKIT_META
         if not meta.is_file():
-            meta = find_file(src, (DEVKIT_META,), split)
-        if meta is None:
             raise DataError(f"{ground_truth} gives ILSVRC2012 IDs; the devkit's {DEVKIT_META} is "
                             f"needed beside it to map them to wnids")
         return read_devkit_ground_truth(ground_truth, read_devkit_synsets(meta))
     raise DataError(f"{src / split} is a flat folder of images but no label file was found: "
                     f"expected {LOC_SOLUTION} or {DEVKIT_GROUND_TRUTH} (+ {DEVKIT_META}) in "
-                    f"{src} or the folders above it, or class sub-folders <wnid>/")
+                    f"{src} or its devkit folder, or class sub-folders <wnid>/")
 
 
 def read_loc_solution(path: Path) -> dict[str, str]:

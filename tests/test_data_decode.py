@@ -1,0 +1,61 @@
+"""Decoding every image mode to RGB, and the paper's shorter-side rescale plus centre crop."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from data_fixtures import MODES, expected_level, write_broken, write_image
+from tinyalex.data import BadImageError, load_rgb_square
+
+
+@pytest.mark.parametrize("suffix,mode", MODES)
+def test_every_mode_becomes_rgb_with_its_grey_level(tmp_path, suffix, mode):
+    path = write_image(tmp_path / f"img{suffix}", mode, (70, 45), 130)
+    out = load_rgb_square(path, size=32)
+    assert out.shape == (32, 32, 3) and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - expected_level(mode, 130)).max() <= 1
+
+
+def test_alpha_is_dropped_not_blended(tmp_path):
+    path = tmp_path / "clear.png"
+    Image.new("RGBA", (40, 40), (200, 10, 10, 0)).save(path)
+    assert (load_rgb_square(path, 16) == (200, 10, 10)).all()
+
+
+@pytest.mark.parametrize("wide", [True, False])
+def test_shorter_side_rescaled_then_centre_cropped(tmp_path, wide):
+    # 200 x 100 -> 128 x 64 at size 64; the crop keeps original columns 50..150.
+    # A 2-px red line at original columns 60-61 lands at crop column (61 * 0.64) - 32 = 7.
+    img = np.full((100, 200, 3), 90, dtype=np.uint8)
+    img[:, 60:62] = (255, 0, 0)
+    img[:, 40:42] = (0, 0, 255)  # outside the crop: must be cut away
+    if not wide:
+        img = img.transpose(1, 0, 2).copy()
+    path = tmp_path / "line.png"
+    Image.fromarray(img).save(path)
+    out = load_rgb_square(path, size=64).astype(int)
+    profile = out[:, :, 0] - out[:, :, 2]
+    profile = profile.mean(axis=0) if wide else profile.mean(axis=1)
+    assert abs(int(np.argmax(profile)) - 7) <= 1
+    assert out[..., 2].max() <= 100  # no trace of the blue line
+
+
+def test_image_already_at_size_is_unchanged(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, size=(48, 48, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "x.png")
+    np.testing.assert_array_equal(load_rgb_square(tmp_path / "x.png", 48), pixels)
+
+
+def test_large_jpeg_uses_reduced_decoding_but_keeps_content(tmp_path):
+    img = np.zeros((800, 1200, 3), dtype=np.uint8)
+    img[:, 600:] = 255  # right half white: in the 32 x 32 result, columns >= 16 are white
+    Image.fromarray(img).save(tmp_path / "big.JPEG", quality=95)
+    out = load_rgb_square(tmp_path / "big.JPEG", 32).astype(int)
+    assert out[:, :15].max() < 30 and out[:, 17:].min() > 225
+
+
+def test_broken_files_raise_bad_image_error_naming_the_file(tmp_path):
+    for path in [*write_broken(tmp_path), tmp_path / "missing.JPEG"]:
+        with pytest.raises(BadImageError, match=path.name):
+            load_rgb_square(path, 32)
