@@ -9,16 +9,20 @@ cancel when summed), then compares, for every input element,
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from tinyalex.backend import get_array_module
-from tinyalex.engine.tensor import Tensor
+from tinyalex.engine.tensor import Tensor, no_grad
 
 
 class GradcheckError(AssertionError):
-    """The analytic gradient disagrees with the numeric one."""
+    """The analytic gradient disagrees with the numeric one; `max_relative_error` says by how much."""
+
+    def __init__(self, message: str, max_relative_error: float = float("nan")):
+        super().__init__(message)
+        self.max_relative_error = max_relative_error
 
 
 def _float64(x: Any) -> Any:
@@ -30,13 +34,16 @@ def _float64(x: Any) -> Any:
 def gradcheck(
     fn: Callable[..., Tensor],
     inputs: Sequence[Any],
-    params: Sequence[Tensor] = (),
+    params: Sequence[Tensor] | Mapping[str, Tensor] = (),
     eps: float = 1e-6,
     atol: float = 1e-6,
     rtol: float = 1e-4,
     seed: int = 0,
 ) -> float:
     """Check fn's gradients with respect to `inputs` (and the Tensors in `params`).
+
+    `params` may be a dict such as ``dict(model.named_parameters())``, whose keys then
+    name the parameters in errors.
 
     `fn(*tensors)` must return one Tensor; it runs on float64 copies of the inputs
     (params are switched to float64 for the check and restored afterwards). An element
@@ -45,11 +52,15 @@ def gradcheck(
     GradcheckError naming the input and its worst element when any element fails.
     """
     arrays = [_float64(x) for x in inputs]
+    if isinstance(params, Mapping):
+        param_names, params = list(params), list(params.values())
+    else:
+        param_names = [p.name or f"param {i}" for i, p in enumerate(params)]
     saved = [p.data for p in params]
     for p in params:
         p.data, p.grad = _float64(p), None
     targets = arrays + [p.data for p in params]
-    names = [f"input {i}" for i in range(len(arrays))] + [p.name or f"param {i}" for i, p in enumerate(params)]
+    names = [f"input {i}" for i in range(len(arrays))] + param_names
     try:
         tensors = [Tensor(a, requires_grad=True) for a in arrays]
         y = fn(*tensors)
@@ -60,7 +71,8 @@ def gradcheck(
         analytic = [t.grad for t in tensors] + [p.grad for p in params]
 
         def objective() -> float:
-            return float((fn(*[Tensor(a) for a in arrays]).data * gy).sum())
+            with no_grad():  # params require grad: without this every probe would build a graph
+                return float((fn(*[Tensor(a) for a in arrays]).data * gy).sum())
 
         worst = 0.0
         for name, target, grad in zip(names, targets, analytic):
@@ -86,7 +98,8 @@ def gradcheck(
                 raise GradcheckError(
                     f"gradient of {name} (shape {tuple(target.shape)}) is wrong at {index}: "
                     f"analytic {float(grad.reshape(-1)[k]):.6g}, numeric {float(numeric.reshape(-1)[k]):.6g} "
-                    f"(atol {atol}, rtol {rtol})"
+                    f"(atol {atol}, rtol {rtol})",
+                    worst,
                 )
         return worst
     finally:
