@@ -1,0 +1,46 @@
+"""`tinyalex gradcheck`: check every op and layer against central differences and print a table."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tinyalex import checks
+from tinyalex.backend import DeviceError, resolve_device
+from tinyalex.gradcheck import GradcheckError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", metavar="NAME", help="only the checks whose op name contains NAME")
+    parser.add_argument(
+        "--device", choices=["cpu", "gpu", "auto"], default=None, help="default: TINYALEX_DEVICE, else auto"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print op, shapes, max relative error and pass/FAIL per check; 1 if any failed (or none matched)."""
+    try:
+        device = resolve_device(args.device)
+    except DeviceError as error:
+        print(f"tinyalex gradcheck: {error}", file=sys.stderr)
+        return 2
+    selected = [c for c in checks.all_checks(args.seed) if not args.names or any(n in c.name for n in args.names)]
+    if not selected:
+        print(f"no check matches {' '.join(args.names)}")
+        return 1
+    rows, failures = [], []
+    for check in selected:
+        try:
+            error, result = check.run(device), "pass"
+        except GradcheckError as failure:
+            error, result = failure.max_relative_error, "FAIL"
+            failures.append(f"{check.name} ({check.shapes}): {failure}")
+        rows.append((check.name, check.shapes, f"{error:.1e}", result))
+    header = ("op", "shapes", "max rel err", "result")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}")
+    print(f"\n{len(rows) - len(failures)} of {len(rows)} checks passed on {device} (float64)")
+    for failure in failures:
+        print(f"FAIL {failure}")
+    return 1 if failures else 0
