@@ -1,0 +1,100 @@
+"""max_pool2d: forward and its one-element-per-window gradient against loops, gradcheck, and PyTorch."""
+import numpy as np
+import pytest
+
+from tinyalex import Tensor, gradcheck
+from tinyalex import functional as F
+from tinyalex.backend import to_cpu
+from tinyalex.checks import distinct
+from tests import reference
+
+# x shape, kernel, stride, padding
+CONFIGS = [
+    ((2, 3, 7, 7), 3, 2, 0),  # the paper's overlapping pooling
+    ((1, 2, 6, 4), 2, None, 0),  # stride defaults to the kernel
+    ((1, 2, 5, 8), (2, 3), (1, 2), 0),  # non-square kernel and stride
+    ((2, 1, 6, 5), 3, 2, 1),  # padding, odd width
+    ((1, 3, 4, 4), (3, 1), (3, 1), (1, 0)),
+    ((1, 1, 3, 3), 3, 1, 0),  # one window
+]
+IDS = [f"x{c[0]}-k{c[1]}-s{c[2]}-p{c[3]}".replace(" ", "") for c in CONFIGS]
+
+
+def ties(shape, seed=0):
+    """Small integers: most windows hold their maximum more than once."""
+    return np.random.default_rng(seed).integers(-1, 2, shape).astype(np.float64)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_forward_matches_loops(xp, config):
+    shape, kernel, stride, padding = config
+    x = np.random.default_rng(0).standard_normal(shape) - 3  # all negative: zero padding would win
+    y = F.max_pool2d(xp.asarray(x), kernel, stride, padding)
+    np.testing.assert_array_equal(to_cpu(y.data), reference.max_pool2d(x, kernel, stride, padding))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_gradient_goes_to_the_first_maximum_of_each_window_on_ties(xp, config):
+    shape, kernel, stride, padding = config
+    x = ties(shape)
+    t = Tensor(xp.asarray(x), requires_grad=True)
+    y = F.max_pool2d(t, kernel, stride, padding)
+    np.testing.assert_array_equal(to_cpu(y.data), reference.max_pool2d(x, kernel, stride, padding))
+    gy = np.random.default_rng(1).standard_normal(y.shape)
+    y.backward(xp.asarray(gy))
+    np.testing.assert_allclose(to_cpu(t.grad), reference.max_pool2d_grad(x, gy, kernel, stride, padding), rtol=1e-12)
+
+
+def test_each_window_sends_its_gradient_to_exactly_one_element():
+    x = np.zeros((1, 1, 4, 4))  # every window is one big tie
+    t = Tensor(x, requires_grad=True)
+    F.max_pool2d(t, 2).backward(np.ones((1, 1, 2, 2)))
+    assert t.grad.sum() == 4 and np.count_nonzero(t.grad) == 4
+    assert t.grad[0, 0, ::2, ::2].tolist() == [[1, 1], [1, 1]]  # the top-left of each window
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_gradcheck_with_distinct_values(xp, config):
+    shape, kernel, stride, padding = config
+    x = xp.asarray(distinct(np.random.default_rng(2), *shape))
+    gradcheck(lambda x: F.max_pool2d(x, kernel, stride, padding), [x])  # raises when backward is wrong
+
+
+def test_output_size_is_floor_and_paper_pooling_gives_alexnet_sizes():
+    assert F.max_pool2d(np.zeros((1, 1, 55, 55)), 3, 2).shape == (1, 1, 27, 27)
+    assert F.max_pool2d(np.zeros((1, 1, 27, 27)), 3, 2).shape == (1, 1, 13, 13)
+    assert F.max_pool2d(np.zeros((1, 1, 13, 13)), 3, 2).shape == (1, 1, 6, 6)
+    assert F.max_pool2d(np.zeros((1, 1, 8, 8)), 3, 2).shape == (1, 1, 3, 3)  # floor: the last column is dropped
+
+
+def test_float32_stays_float32(xp):
+    x = np.random.default_rng(3).standard_normal((2, 2, 5, 5)).astype(np.float32)
+    y = F.max_pool2d(xp.asarray(x), 3, 2)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(to_cpu(y.data), reference.max_pool2d(x, 3, 2))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("values", ["distinct", "ties"])
+def test_matches_pytorch(config, values):
+    torch = pytest.importorskip("torch")
+    shape, kernel, stride, padding = config
+    x = (distinct(np.random.default_rng(4), *shape) if values == "distinct" else ties(shape, 5)).astype(np.float32)
+    ours = Tensor(x, requires_grad=True)
+    y = F.max_pool2d(ours, kernel, stride, padding)
+    gy = np.random.default_rng(6).standard_normal(y.shape).astype(np.float32)
+    y.backward(gy)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.max_pool2d(xt, kernel, stride, padding)
+    yt.backward(torch.tensor(gy))
+    np.testing.assert_array_equal(y.data, yt.detach().numpy())
+    np.testing.assert_allclose(ours.grad, xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_wrong_input_is_refused():
+    with pytest.raises(ValueError, match=r"max_pool2d: kernel 3x3 is larger than the padded input 2x2"):
+        F.max_pool2d(np.zeros((1, 1, 2, 2), np.float32), 3, 2)
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, C, H, W\), got \(1, 4, 4\)"):
+        F.max_pool2d(np.zeros((1, 4, 4), np.float32), 2)
+    with pytest.raises(ValueError, match="int32"):
+        F.max_pool2d(np.zeros((1, 1, 4, 4), np.int32), 2)
