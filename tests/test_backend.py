@@ -30,7 +30,8 @@ def fake_cupy(monkeypatch):
     def no_device():
         raise RuntimeError("cudaErrorNoDevice")
 
-    module = types.SimpleNamespace(ndarray=FakeCupyArray, cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=no_device)))
+    runtime = types.SimpleNamespace(getDeviceCount=no_device)
+    module = types.SimpleNamespace(ndarray=FakeCupyArray, cuda=types.SimpleNamespace(runtime=runtime))
     monkeypatch.setattr(backend, "_cupy", module)
     return module
 
