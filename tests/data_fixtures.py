@@ -112,3 +112,20 @@ def uncompressed_mat(data: bytes) -> bytes:
     assert kind == 15, "expected one compressed element after the header"
     element = zlib.decompress(data[136:136 + size])
     return data[:128] + element + b"\0" * (-len(element) % 8)
+
+
+class ArrayDataset:
+    """An in-memory data set with the loader's interface (size, mean, eigvals, eigvecs, load_batch)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, mean: np.ndarray | None = None) -> None:
+        self.images, self.labels = images, labels
+        self.size = images.shape[1]
+        self.mean = np.zeros(images.shape[1:]) if mean is None else mean
+        self.eigvals = np.array([900.0, 100.0, 10.0])
+        self.eigvecs = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))[0]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def load_batch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.images[indices], self.labels[indices]

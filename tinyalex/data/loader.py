@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from tinyalex.backend import resolve_device, to_gpu
-from tinyalex.data.augment import center_crop, crop_flip, crop_params, fancy_pca, ten_crop
+from tinyalex.data.augment import crop_params, crop_to_nchw, pca_shifts, ten_crop_params
 
 PIXEL_SCALE = 255.0  # images and PCA statistics are on the 0..255 scale
 
@@ -52,6 +52,9 @@ class DataLoader:
         self.flip, self.pca, self.subtract_mean, self.pca_std = flip, pca, subtract_mean, pca_std
         self.prefetch, self.workers, self.ten_crop = prefetch, workers, ten_crop
         self.epoch = 0
+        # The mean image once as float32 channels-first, the layout the hot loop reads.
+        self._mean_chw = (np.ascontiguousarray(np.asarray(dataset.mean, dtype=np.float32).transpose(2, 0, 1))
+                          if subtract_mean else None)
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration epoch ``epoch`` (its order depends only on seed and epoch)."""
@@ -70,22 +73,21 @@ class DataLoader:
     def make_batch(self, epoch: int, b: int, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Batch ``b`` of ``epoch`` as NumPy arrays (x float32 NCHW, y int64)."""
         images, labels = self.dataset.load_batch(indices)
-        mean, c = self.dataset.mean, self.crop
+        n, hw, c = len(images), images.shape[1:3], self.crop
+        shifts = source = None
         if self.train:
             rng = np.random.default_rng([self.seed, epoch, b])
-            params = crop_params(len(images), images.shape[1:3], c, rng, self.flip)
-            x = crop_flip(images, *params, c).astype(np.float32)
-            if self.subtract_mean:  # the mean image, cut and flipped like each image
-                x -= crop_flip(np.broadcast_to(mean, images.shape), *params, c).astype(np.float32)
+            ys, xs, flips = crop_params(n, hw, c, rng, self.flip)
             if self.pca:
-                x = fancy_pca(x, self.dataset.eigvals, self.dataset.eigvecs, rng, self.pca_std, PIXEL_SCALE)
+                shifts = pca_shifts(n, self.dataset.eigvals, self.dataset.eigvecs, rng, self.pca_std, PIXEL_SCALE)
+        elif self.ten_crop:
+            ys, xs, flips = (np.tile(p, n) for p in ten_crop_params(hw, c))
+            source = np.repeat(np.arange(n), 10)
         else:
-            cut = ten_crop if self.ten_crop else center_crop
-            x = cut(images, c).astype(np.float32)
-            if self.subtract_mean:
-                x -= cut(mean, c).astype(np.float32)
-            x = x.reshape(-1, c, c, images.shape[-1])
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), labels.astype(np.int64)
+            ys, xs = np.full(n, (hw[0] - c) // 2), np.full(n, (hw[1] - c) // 2)
+            flips = np.zeros(n, dtype=bool)
+        x = crop_to_nchw(images, ys, xs, flips, c, self._mean_chw, shifts, source)
+        return x, labels.astype(np.int64)
 
     def _deliver(self, batch: tuple[np.ndarray, np.ndarray]) -> tuple[Any, Any]:
         if self.device == "gpu":
