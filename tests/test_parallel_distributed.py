@@ -1,0 +1,76 @@
+"""Data parallelism over MPI: two workers with the same seed train exactly like one worker on the whole batch."""
+import numpy as np
+import pytest
+
+from parallel_helpers import HELPERS, SEED, mpirun_missing, run_mpi, train
+from tinyalex.models import alexnet_small
+from tinyalex.parallel.distributed import Communicator, from_environment, launched_by_mpi
+
+needs_mpi = pytest.mark.skipif(mpirun_missing() is not None, reason=str(mpirun_missing()))
+
+
+def check(result):
+    assert result.returncode == 0, f"mpirun failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@needs_mpi
+def test_allreduce_mean_and_broadcast_between_two_workers():
+    out = check(run_mpi(2, str(HELPERS), "collectives"))
+    assert "rank 0 of 2: collectives ok" in out and "rank 1 of 2: collectives ok" in out
+
+
+@needs_mpi
+def test_two_workers_end_with_the_parameters_of_one_worker_on_the_whole_batch(tmp_path):
+    out = check(run_mpi(2, str(HELPERS), "train", str(tmp_path / "two.npz")))
+    assert "rank 1 of 2 on cpu: trained" in out
+    with np.load(tmp_path / "two.npz") as saved:
+        two = dict(saved)
+    one = train()
+    assert sorted(two) == sorted(one)
+    for name, expected in one.items():
+        # float32 precision: the two halves' gradients are summed in another order than one batch's
+        np.testing.assert_allclose(two[name], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max(), err_msg=name)
+    start = alexnet_small(seed=SEED, dropout=0.0).state_dict()["fc8.weight"]
+    assert np.abs(two["fc8.weight"] - start).max() > 100 * 1e-5 * np.abs(start).max()  # training moved it
+
+
+def test_a_plain_process_gets_no_communicator(monkeypatch):
+    for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert not launched_by_mpi()
+    assert from_environment("cpu") is None
+
+
+class LocalCommunicator(Communicator):
+    """One worker whose collectives are the identity: exercises packing and its checks without MPI."""
+
+    rank, size, device = 0, 1, "cpu"
+
+    def _empty(self, n, dtype):
+        return np.empty(n, dtype)
+
+    def _export(self, a):
+        return a
+
+    def _allreduce_sum(self, flat):
+        flat *= 1  # one worker: the sum is itself
+
+    def _broadcast(self, flat, root):
+        pass
+
+
+def test_packing_reuses_one_buffer_per_dtype_and_refuses_bad_lists():
+    comm = LocalCommunicator()
+    a, b = np.arange(6, dtype=np.float32).reshape(2, 3), np.ones(4, np.float32)
+    comm.allreduce_mean([a, b])
+    buffer = comm._buffers[np.dtype(np.float32)]
+    comm.allreduce_mean([b])
+    assert comm._buffers[np.dtype(np.float32)] is buffer  # a smaller call reuses the buffer
+    np.testing.assert_array_equal(a, np.arange(6).reshape(2, 3))
+    with pytest.raises(ValueError, match="one dtype"):
+        comm.allreduce_mean([a, np.ones(2)])
+    with pytest.raises(ValueError, match="None at \\[1\\]"):
+        comm.allreduce_mean([a, None])
+    with pytest.raises(ValueError, match="root must be a rank"):
+        comm.broadcast([a], root=1)

@@ -1,0 +1,130 @@
+"""The two-tower AlexNet placed on devices equals the single-device grouped model (Section 3.2)."""
+import numpy as np
+import pytest
+
+from tinyalex.engine.arithmetic import reshape
+from tinyalex.functional import softmax_cross_entropy
+from tinyalex.layers import Module
+from tinyalex.models import alexnet_small
+from tinyalex.optim import MomentumSGD
+from tinyalex.parallel.model_parallel import TowerParallelAlexNet
+
+# With the paper's alpha = 1e-4 a normalisation window that wrongly crossed the towers would
+# change the results by less than float32 rounding; with 0.5 it changes them visibly.
+LARGE_ALPHA = 0.5
+
+
+class PerTowerNorm(Module):
+    """The paper's LRN on a two-tower layer: each GPU normalises only its own half of the maps."""
+
+    def __init__(self, norm: Module):
+        self.norm = norm
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        return reshape(self.norm(reshape(x, n * 2, c // 2, h, w)), n, c, h, w)
+
+
+def grouped_and_towers(devices=("cpu", "cpu"), seed=0, **kwargs):
+    """A grouped alexnet_small (normalising per tower) and the same net (same seed) split into placed towers."""
+    grouped, source = alexnet_small(seed=seed, **kwargs), alexnet_small(seed=seed, **kwargs)
+    for model in (grouped, source):
+        for name in ("norm1", "norm2"):
+            getattr(model, name).alpha = LARGE_ALPHA
+    grouped.norm1, grouped.norm2 = PerTowerNorm(grouped.norm1), PerTowerNorm(grouped.norm2)
+    return grouped, TowerParallelAlexNet.from_alexnet(source, devices)
+
+
+def batch(n=4, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 3, 64, 64)).astype(np.float32), rng.integers(0, 10, n)
+
+
+def joined_grads(towers: TowerParallelAlexNet) -> dict:
+    """The towers' gradients in the grouped model's names: halves joined along the output axis."""
+    first, second = (dict(t.named_parameters()) for t in towers.towers)
+    return {name: np.concatenate([np.asarray(first[name].grad), np.asarray(second[name].grad)]) for name in first}
+
+
+def assert_close32(actual, expected):
+    """Equal to float32 rounding: a relative 1e-5 of the largest magnitude."""
+    expected = np.asarray(expected)
+    np.testing.assert_allclose(np.asarray(actual), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+def test_logits_gradients_and_a_momentum_step_equal_the_grouped_model():
+    grouped, towers = grouped_and_towers()
+    x, y = batch()
+    assert towers.state_dict().keys() == grouped.state_dict().keys()
+    for name, value in grouped.state_dict().items():
+        np.testing.assert_array_equal(towers.state_dict()[name], value)
+
+    sgd_grouped, sgd_towers = MomentumSGD(grouped.parameters()), MomentumSGD(towers.parameters())
+    for step in range(2):  # dropout is active: equal results need the same masks on both
+        logits = [model(x) for model in (grouped, towers)]
+        assert_close32(logits[1].data, logits[0].data)
+        for model, z in zip((grouped, towers), logits):
+            model.zero_grad()
+            softmax_cross_entropy(z, y).backward()
+        expected = {name: p.grad for name, p in grouped.named_parameters()}
+        for name, grad in joined_grads(towers).items():
+            assert_close32(grad, expected[name])
+        sgd_grouped.step()
+        sgd_towers.step()
+    for name, value in grouped.state_dict().items():
+        assert_close32(towers.state_dict()[name], value)
+
+
+def test_a_normalisation_window_across_the_towers_would_be_caught():
+    grouped, towers = grouped_and_towers()
+    grouped.norm1 = grouped.norm1.norm  # normalise across all maps, as one GPU holding both towers might
+    x, y = batch()
+    for model in (grouped, towers):
+        softmax_cross_entropy(model(x), y).backward()
+    with pytest.raises(AssertionError):
+        assert_close32(joined_grads(towers)["conv1.weight"], grouped.conv1.weight.grad)
+
+
+def test_only_conv3_and_the_fully_connected_layers_read_both_towers():
+    grouped, towers = grouped_and_towers()
+    for tower in towers.towers:
+        assert tower.conv1.weight.shape == (12, 3, 5, 5)  # half of conv1's 24 kernels, on the image
+        assert tower.conv2.weight.shape == (32, 12, 5, 5)  # reads its own 12 maps of conv1
+        assert tower.conv3.weight.shape == (48, 64, 3, 3)  # reads all 64 maps of conv2: a crossing
+        assert tower.conv4.weight.shape == (48, 48, 3, 3)  # own 48 of conv3's 96
+        assert tower.conv5.weight.shape == (32, 48, 3, 3)  # own 48 of conv4's 96
+        assert tower.fc6.weight.shape == (512, 64 * 3 * 3)  # all of pool5: a crossing
+        assert tower.fc7.weight.shape == (512, 1024)  # all of fc6
+        assert tower.fc8.weight.shape == (5, 1024)  # all of fc7
+    assert towers.num_parameters() == grouped.num_parameters()
+
+
+def test_checkpoints_move_between_the_grouped_and_the_tower_layout():
+    grouped, towers = grouped_and_towers(seed=0)
+    other = alexnet_small(seed=7)
+    towers.load_state_dict(other.state_dict())
+    for name, value in other.state_dict().items():
+        np.testing.assert_array_equal(towers.state_dict()[name], value)
+    grouped.load_state_dict(towers.state_dict())
+    state = towers.state_dict()
+    state["fc8.weight"] = state["fc8.weight"][:, :-1]
+    with pytest.raises(ValueError, match="fc8.weight: expected \\(10, 1024\\), got \\(10, 1023\\)"):
+        towers.load_state_dict(state)
+
+
+def test_eval_mode_and_no_dropout_give_the_grouped_results_too():
+    grouped, towers = grouped_and_towers(dropout=0.0)
+    x, _ = batch(n=2)
+    assert_close32(towers(x).data, grouped(x).data)
+    grouped, towers = grouped_and_towers()
+    grouped.eval(), towers.eval()
+    assert_close32(towers(x).data, grouped(x).data)
+
+
+def test_refuses_a_one_tower_model_and_bad_devices():
+    with pytest.raises(ValueError, match="towers=2"):
+        TowerParallelAlexNet.from_alexnet(alexnet_small(towers=1))
+    with pytest.raises(ValueError, match="two devices"):
+        TowerParallelAlexNet.from_alexnet(alexnet_small(), ("cpu",))
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        TowerParallelAlexNet.from_alexnet(alexnet_small(), ("cpu", "tpu"))
