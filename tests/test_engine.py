@@ -299,3 +299,22 @@ def test_function_with_two_outputs_gets_zeros_for_the_unused_one():
     first, _ = Halves()(x)
     (first * first).sum().backward()
     assert x.grad.tolist() == [2.0, 4.0, 0.0]
+
+
+def test_backward_through_a_freed_graph_raises_instead_of_stopping_short():
+    x = leaf(np, [1.0, 2.0])
+    h = x * 2
+    first, second = h.sum(), (h * h).sum()
+    first.backward()  # frees the graph from h back to x
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        second.backward()  # would otherwise stop at h and leave x.grad without 8x
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        first.backward()
+
+
+def test_retain_graph_lets_two_losses_share_a_graph():
+    x = leaf(np, [1.0, 2.0])
+    h = x * 2
+    h.sum().backward(retain_graph=True)
+    (h * h).sum().backward()
+    assert x.grad.tolist() == [2 + 8 * 1.0, 2 + 8 * 2.0]

@@ -51,6 +51,7 @@ class Tensor:
     """An array with an optional gradient and the Function that produced it."""
 
     __array_priority__ = 200  # numpy_array * tensor calls Tensor.__rmul__
+    graph_freed = False  # set on an op's output when backward() frees the op
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None):
         if isinstance(data, Tensor):
@@ -164,6 +165,11 @@ class Tensor:
                 function.release()
 
     def _accumulate(self, grad: Any) -> None:
+        if self.graph_freed:  # not a leaf: the gradient would stop here instead of reaching the leaves
+            raise RuntimeError(
+                "backward() reached a tensor whose graph an earlier backward() freed; "
+                "pass retain_graph=True to the earlier backward() to go through the graph twice"
+            )
         self.grad = grad.copy() if self.grad is None else self.grad + grad
 
     def zero_grad(self) -> None:
@@ -215,7 +221,7 @@ class Function:
         for ref in self.outputs:
             y = ref()
             if y is not None:
-                y.creator = None
+                y.creator, y.graph_freed = None, True
         self.__dict__.clear()
 
 
