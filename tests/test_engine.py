@@ -318,3 +318,10 @@ def test_retain_graph_lets_two_losses_share_a_graph():
     h.sum().backward(retain_graph=True)
     (h * h).sum().backward()
     assert x.grad.tolist() == [2 + 8 * 1.0, 2 + 8 * 2.0]
+
+
+def test_a_python_float_is_not_rounded_to_an_integer_tensors_dtype():
+    counts = Tensor(np.array([1, 2, 3]))
+    assert (counts * 0.5).data.tolist() == [0.5, 1.0, 1.5]
+    assert (0.5 + counts).data.tolist() == [1.5, 2.5, 3.5]
+    assert (counts + 1).dtype == counts.dtype

@@ -197,14 +197,18 @@ class GetItem(Function):
         return ga
 
 
+def _like(value: Any, tensor: Tensor) -> Tensor:
+    """`value` on the tensor's device, in its dtype if that is floating point (an int tensor * 0.5 must not round 0.5 to 0)."""
+    xp = get_array_module(tensor.data)
+    return Tensor(xp.asarray(value, dtype=tensor.dtype if tensor.dtype.kind == "f" else None))
+
+
 def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
-    """Two tensors; a bare number takes the dtype of the tensor beside it."""
+    """Two tensors; a bare number takes the floating-point dtype of the tensor beside it."""
     if isinstance(a, Tensor) and not isinstance(b, Tensor):
-        xp = get_array_module(a.data)
-        b = Tensor(xp.asarray(b, dtype=a.dtype))
+        b = _like(b, a)
     elif isinstance(b, Tensor) and not isinstance(a, Tensor):
-        xp = get_array_module(b.data)
-        a = Tensor(xp.asarray(a, dtype=b.dtype))
+        a = _like(a, b)
     return as_tensor(a), as_tensor(b)
 
 
