@@ -198,7 +198,7 @@ class GetItem(Function):
 
 
 def _like(value: Any, tensor: Tensor) -> Tensor:
-    """`value` on the tensor's device, in its dtype if that is floating point (an int tensor * 0.5 must not round 0.5 to 0)."""
+    """`value` on the tensor's device, in its dtype if that is floating point: int_tensor * 0.5 must not round to 0."""
     xp = get_array_module(tensor.data)
     return Tensor(xp.asarray(value, dtype=tensor.dtype if tensor.dtype.kind == "f" else None))
 
