@@ -325,3 +325,13 @@ def test_a_python_float_is_not_rounded_to_an_integer_tensors_dtype():
     assert (counts * 0.5).data.tolist() == [0.5, 1.0, 1.5]
     assert (0.5 + counts).data.tolist() == [1.5, 2.5, 3.5]
     assert (counts + 1).dtype == counts.dtype
+
+
+def test_max_shares_its_gradient_among_ties():
+    x = leaf(np, [[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]])
+    x.max(axis=1).backward(np.array([1.0, 4.0]))
+    assert x.grad.tolist() == [[0.0, 0.5, 0.5], [4.0, 0.0, 0.0]]
+    a = leaf(np, 2.0)
+    both = a * np.ones(2)  # max(a, a) = a: the gradient must be 1, not 2
+    both.max().backward()
+    assert float(a.grad) == 1.0

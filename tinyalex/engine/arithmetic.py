@@ -137,7 +137,7 @@ class Sum(Function):
 
 
 class Max(Function):
-    """Maximum over axes; the gradient goes to every position that holds the maximum."""
+    """Maximum over axes; positions that tie for the maximum share its gradient equally (as torch.amax)."""
 
     def __init__(self, axis: Any = None, keepdims: bool = False):
         self.axis, self.keepdims = axis, keepdims
@@ -150,7 +150,8 @@ class Max(Function):
 
     def backward(self, gy):
         gy = gy.reshape(self.y.shape)
-        return (self.a == self.y) * gy
+        winners = self.a == self.y
+        return winners * (gy / winners.sum(axis=self.axes, keepdims=True))
 
 
 class Reshape(Function):
