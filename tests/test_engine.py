@@ -335,3 +335,12 @@ def test_max_shares_its_gradient_among_ties():
     both = a * np.ones(2)  # max(a, a) = a: the gradient must be 1, not 2
     both.max().backward()
     assert float(a.grad) == 1.0
+
+
+def test_backward_checks_the_shape_of_the_given_gradient():
+    x = leaf(np, np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"grad has shape \(3,\), expected the tensor's \(2, 3\)"):
+        (x + 1).backward(np.ones(3))
+    y = (x * 2).sum()
+    y.backward(3.0)  # a plain number for a scalar
+    assert x.grad.tolist() == [[6.0] * 3] * 2

@@ -117,7 +117,9 @@ class Tensor:
             if self.data.size != 1:
                 raise ValueError(f"backward() on a tensor of shape {self.shape} needs an explicit grad")
             grad = xp.ones_like(self.data)
-        grad = grad.data if isinstance(grad, Tensor) else grad
+        grad = xp.asarray(grad.data if isinstance(grad, Tensor) else grad)
+        if grad.shape != self.shape:
+            raise ValueError(f"backward(): grad has shape {tuple(grad.shape)}, expected the tensor's {self.shape}")
         if self.creator is None:
             self._accumulate(grad)
             return
