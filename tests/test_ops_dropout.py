@@ -12,6 +12,8 @@ from tinyalex.backend import to_cpu, to_gpu
 def test_p_outside_zero_to_one_is_refused(p):
     with pytest.raises(ValueError, match=rf"dropout: p must be in \[0, 1\), got {p}"):
         F.dropout(np.ones(3, np.float32), p)
+    with pytest.raises(ValueError, match=rf"dropout: p must be in \[0, 1\), got {p}"):
+        nn.Dropout(p)  # when the layer is built, not at its first training step
 
 
 def test_test_time_and_p_zero_are_the_identity(xp):

@@ -3,14 +3,14 @@ from typing import Any
 
 from tinyalex.layers.init import as_rng
 from tinyalex.layers.module import Module
-from tinyalex.ops.dropout import dropout
+from tinyalex.ops.dropout import check_p, dropout
 
 
 class Dropout(Module):
     """Owns its numpy Generator (`self.rng`), whose state a checkpoint can save for exact resumes."""
 
     def __init__(self, p: float = 0.5, rng: Any = None):
-        self.p = p
+        self.p = check_p(p)
         self.rng = as_rng(rng)
 
     def forward(self, x):

@@ -22,6 +22,13 @@ class Dropout(Function):
         return gy * self.mask
 
 
+def check_p(p: float) -> float:
+    """The drop probability, refused outside [0, 1) (p = 1 would scale by 1/0)."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    return p
+
+
 def dropout(x: Any, p: float = 0.5, training: bool = True, rng: Any = None) -> Tensor:
     """Zero each unit with probability p while training.
 
@@ -33,8 +40,7 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, rng: Any = None) -> T
     seed gives the same masks on every device.
     """
     x = as_tensor(x)
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    check_p(p)
     if not training or p == 0.0:
         return x
     xp = get_array_module(x.data)
