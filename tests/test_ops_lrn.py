@@ -87,3 +87,9 @@ def test_wrong_rank_and_dtype_are_refused():
         F.local_response_norm(np.zeros((3, 4), np.float32))
     with pytest.raises(ValueError, match="uint8"):
         F.local_response_norm(np.zeros((1, 3, 4, 4), np.uint8))
+
+
+@pytest.mark.parametrize("size", [0, -1])
+def test_size_below_one_is_refused(size):
+    with pytest.raises(ValueError, match=r"local_response_norm: .*size"):
+        F.local_response_norm(np.ones((1, 3, 2, 2), np.float32), size=size)

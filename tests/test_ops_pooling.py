@@ -98,3 +98,10 @@ def test_wrong_input_is_refused():
         F.max_pool2d(np.zeros((1, 4, 4), np.float32), 2)
     with pytest.raises(ValueError, match="int32"):
         F.max_pool2d(np.zeros((1, 1, 4, 4), np.int32), 2)
+
+
+def test_padding_over_half_the_kernel_is_refused():
+    # a window made only of padding would output -inf (PyTorch refuses it the same way)
+    with pytest.raises(ValueError, match=r"max_pool2d: .*padding"):
+        F.max_pool2d(np.zeros((1, 1, 4, 4), np.float32), 2, 1, padding=2)
+    F.max_pool2d(np.zeros((1, 1, 4, 4), np.float32), 3, 2, padding=1)  # half the kernel: fine
