@@ -15,6 +15,7 @@ model's names and shapes, so checkpoints load into either layout.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -87,7 +88,7 @@ class Concat(Function):
     """Joins activations along the channel (or feature) axis 1; backward splits the gradient."""
 
     def forward(self, *xs):
-        self.bounds = np.cumsum([x.shape[1] for x in xs])[:-1]
+        self.bounds = list(itertools.accumulate(x.shape[1] for x in xs))[:-1]
         return backend.get_array_module(xs[0]).concatenate(xs, axis=1)
 
     def backward(self, gy):
