@@ -162,6 +162,9 @@ def test_two_towers_placed_on_devices_equal_the_grouped_model(devices):
     expected = grouped.state_dict()
     for name, value in towers.state_dict().items():
         assert_close32(value, expected[name])
+    towers.to("gpu")  # as the trainer calls it: towers on a GPU stay, one on the CPU joins the current GPU
+    assert towers.devices == ("gpu:0", "gpu:0")
+    assert all(backend.is_cupy_array(p.data) for p in towers.parameters())
 
 
 def test_nccl_trains_like_numpy_on_one_gpu(tmp_path):

@@ -128,3 +128,22 @@ def test_refuses_a_one_tower_model_and_bad_devices():
         TowerParallelAlexNet.from_alexnet(alexnet_small(), ("cpu",))
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         TowerParallelAlexNet.from_alexnet(alexnet_small(), ("cpu", "tpu"))
+
+
+def test_the_trainer_trains_the_towers_and_its_checkpoint_loads_as_the_grouped_model(tmp_path):
+    from data_fixtures import ArrayDataset
+    from tinyalex.data import DataLoader
+    from tinyalex.training import fit, load_model
+
+    images = np.random.default_rng(3).integers(0, 256, (8, 72, 72, 3), dtype=np.uint8)
+    data = ArrayDataset(images, np.arange(8) % 10)
+    towers = TowerParallelAlexNet.from_alexnet(alexnet_small(seed=0))
+    assert towers.devices == ("cpu", "cpu")  # where the model was
+    loader = DataLoader(data, batch_size=4, crop=64, seed=1, prefetch=0)
+    val = DataLoader(data, batch_size=4, crop=64, train=False, prefetch=0)
+    fit(towers, loader, val, MomentumSGD(towers.parameters()), epochs=1, out_dir=tmp_path, quiet=True)
+    grouped, _ = load_model(tmp_path / "last.npz")
+    assert towers.devices == ("cpu", "cpu")
+    assert grouped.config == towers.config
+    for name, value in towers.state_dict().items():
+        np.testing.assert_array_equal(grouped.state_dict()[name], value)

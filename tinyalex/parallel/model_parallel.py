@@ -34,7 +34,6 @@ STAGES = (
 )
 # Applied once, on the first device, to the gathered activations that enter each stage.
 SHARED = (None, None, None, "drop6", "drop7")
-GROUPED = ("conv2", "conv4", "conv5")  # must read only their own tower: groups=2 in the grouped model
 
 
 def device_name(device: int | str) -> str:
@@ -163,7 +162,8 @@ class TowerParallelAlexNet(Module):
 
     Build it with `from_alexnet(model, devices)`. Its results equal the grouped model's (to
     float32 rounding) on any placement: (0, 1) is the paper's, (0, 0) and ('cpu', 'cpu') run the
-    same code on one device. `place(devices)` moves the towers; `to(device)` puts both on one.
+    same code on one device. `place(devices)` moves the towers. Each tower normalises (LRN) over
+    its own maps only, as each of the paper's GPUs did.
     """
 
     def __init__(self, model: Module, devices: Sequence[int | str] | None = None):
@@ -201,7 +201,10 @@ class TowerParallelAlexNet(Module):
         return self
 
     def to(self, device: str) -> "TowerParallelAlexNet":
-        """Both towers on one device ('cpu', 'gpu' or 'gpu:<id>')."""
+        """'cpu' or 'gpu:<id>' puts both towers there. 'gpu' keeps the towers already on a GPU where
+        they are, so a trainer's `model.to("gpu")` keeps the placement, and moves the others to the current GPU."""
+        if device == "gpu":
+            return self.place([d if d.startswith("gpu") else "gpu" for d in self.devices])
         return self.place((device, device))
 
     def forward(self, x: Any) -> Tensor:
@@ -210,10 +213,11 @@ class TowerParallelAlexNet(Module):
         for i, shared in enumerate(SHARED):
             if i > 0:  # this stage's first layer reads both towers
                 xs = self._exchange(xs, getattr(self, shared, None) if shared else None)
-            xs = [self._run(tower.stage(i), tower, x, device) for tower, x, device in zip(self.towers, xs, self.devices)]
+            xs = [self._run(tower.stage(i), x, device) for tower, x, device in zip(self.towers, xs, self.devices)]
         return self._gather(xs)
 
-    def _run(self, layers: list[Module], tower: Tower, x: Tensor, device: str) -> Tensor:
+    def _run(self, layers: list[Module], x: Tensor, device: str) -> Tensor:
+        """One tower's layers, forward and backward, on its device."""
         def fn(h: Tensor) -> Tensor:
             for layer in layers:
                 h = layer(h)
