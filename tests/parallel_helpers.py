@@ -1,7 +1,8 @@
 """Helpers for the data-parallel tests: launching mpirun, and the worker programs it runs.
 
-Run as a script under mpirun: `python tests/parallel_helpers.py collectives` or
-`python tests/parallel_helpers.py train OUT.npz [DEVICE]`; each worker exits non-zero on failure.
+Run as a script under mpirun: `python tests/parallel_helpers.py collectives`,
+`python tests/parallel_helpers.py train OUT.npz [DEVICE]` or `... fit OUT_DIR`; each worker exits
+non-zero on failure.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # data_fixtures, when run as a script
 HELPERS = Path(__file__).resolve()
 
 # The data-parallel training run compared against one worker: a small AlexNet, a global batch of 8.
@@ -78,6 +80,23 @@ def train(communicator=None, device: str = "cpu") -> dict[str, np.ndarray]:
     return model.state_dict()
 
 
+def fit_small(out_dir: str, communicator=None) -> None:
+    """One epoch of the real trainer on 8 random images in batches of 4, dropout off (see `train`)."""
+    from data_fixtures import ArrayDataset
+    from tinyalex.data import DataLoader
+    from tinyalex.models import alexnet_small
+    from tinyalex.optim import MomentumSGD
+    from tinyalex.training import fit
+
+    images = np.random.default_rng(SEED + 2).integers(0, 256, (8, 72, 72, 3), dtype=np.uint8)
+    data = ArrayDataset(images, np.arange(8) % 10)
+    model = alexnet_small(seed=SEED, dropout=0.0)
+    loader = DataLoader(data, batch_size=4, crop=64, seed=SEED, prefetch=0)
+    val = DataLoader(data, batch_size=4, crop=64, train=False, prefetch=0)
+    fit(model, loader, val, MomentumSGD(model.parameters(), lr=0.05), epochs=1, out_dir=out_dir,
+        communicator=communicator, quiet=True)
+
+
 def _collectives() -> None:
     """allreduce_mean and broadcast on arrays of several shapes and both float widths."""
     from tinyalex.parallel.distributed import MPICommunicator, from_environment
@@ -111,5 +130,13 @@ def _train(out: str, device: str = "cpu") -> None:
     print(f"rank {comm.rank} of {comm.size} on {comm.device}: trained")
 
 
+def _fit(out_dir: str) -> None:
+    from tinyalex.parallel.distributed import from_environment
+
+    comm = from_environment("cpu")
+    fit_small(out_dir, comm)
+    print(f"rank {comm.rank} of {comm.size}: fitted")
+
+
 if __name__ == "__main__":
-    {"collectives": _collectives, "train": _train}[sys.argv[1]](*sys.argv[2:])
+    {"collectives": _collectives, "train": _train, "fit": _fit}[sys.argv[1]](*sys.argv[2:])

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from parallel_helpers import HELPERS, SEED, mpirun_missing, run_mpi, train
+from parallel_helpers import HELPERS, SEED, fit_small, mpirun_missing, run_mpi, train
 from tinyalex.models import alexnet_small
+from tinyalex.training import load_checkpoint
 from tinyalex.parallel.distributed import Communicator, from_environment, launched_by_mpi
 
 needs_mpi = pytest.mark.skipif(mpirun_missing() is not None, reason=str(mpirun_missing()))
@@ -33,6 +34,18 @@ def test_two_workers_end_with_the_parameters_of_one_worker_on_the_whole_batch(tm
         np.testing.assert_allclose(two[name], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max(), err_msg=name)
     start = alexnet_small(seed=SEED, dropout=0.0).state_dict()["fc8.weight"]
     assert np.abs(two["fc8.weight"] - start).max() > 100 * 1e-5 * np.abs(start).max()  # training moved it
+
+
+@needs_mpi
+def test_the_trainer_on_two_workers_ends_where_it_does_on_one(tmp_path):
+    out = check(run_mpi(2, str(HELPERS), "fit", str(tmp_path / "two")))
+    assert "rank 1 of 2: fitted" in out
+    fit_small(str(tmp_path / "one"))
+    two, one = load_checkpoint(tmp_path / "two" / "last.npz"), load_checkpoint(tmp_path / "one" / "last.npz")
+    for name, expected in one["model"].items():
+        np.testing.assert_allclose(two["model"][name], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max(), err_msg=name)
+    for key in ("train_loss", "top1_error", "val_loss"):  # the workers' numbers are summed into the whole batch's
+        assert two["meta"]["history"][0][key] == pytest.approx(one["meta"]["history"][0][key], rel=1e-5)
 
 
 def test_a_plain_process_gets_no_communicator(monkeypatch):
