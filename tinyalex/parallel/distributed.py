@@ -114,8 +114,8 @@ class MPICommunicator(Communicator):
 
     def __init__(self, comm: Any = None):
         super().__init__()
-        self.MPI = _mpi()
-        self.comm = comm if comm is not None else self.MPI.COMM_WORLD
+        self.mpi = _mpi()
+        self.comm = comm if comm is not None else self.mpi.COMM_WORLD
         self.rank, self.size, self.device = self.comm.Get_rank(), self.comm.Get_size(), "cpu"
 
     def _empty(self, n: int, dtype: np.dtype) -> Any:
@@ -125,7 +125,7 @@ class MPICommunicator(Communicator):
         return backend.to_cpu(a)
 
     def _allreduce_sum(self, flat: Any) -> None:
-        self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
+        self.comm.Allreduce(self.mpi.IN_PLACE, flat, op=self.mpi.SUM)
 
     def _broadcast(self, flat: Any, root: int) -> None:
         self.comm.Bcast(flat, root=root)
