@@ -36,7 +36,9 @@ LABELS = np.array([2, 0, 4])
 
 # name -> (function of the array module and the input Tensors, input shapes)
 OPS = {
-    "conv2d two towers, stride 2, pad 1": (lambda xp, x, w, b: F.conv2d(x, w, b, 2, 1, 2), [(2, 4, 9, 9), (6, 2, 3, 3), (6,)]),
+    "conv2d two towers, stride 2, pad 1": (
+        lambda xp, x, w, b: F.conv2d(x, w, b, 2, 1, 2), [(2, 4, 9, 9), (6, 2, 3, 3), (6,)]
+    ),
     "conv2d 11x11 stride 4": (lambda xp, x, w, b: F.conv2d(x, w, b, 4, 2), [(2, 3, 23, 23), (4, 3, 11, 11), (4,)]),
     "linear": (lambda xp, x, w, b: F.linear(x, w, b), [(3, 7), (5, 7), (5,)]),
     "relu": (lambda xp, x: F.relu(x), [(2, 3, 4, 4)]),
@@ -52,7 +54,9 @@ OPS = {
         [(3, 4), (3, 4)],
     ),
     "reductions and reshaping": (
-        lambda xp, a: a.max(axis=1).sum() + a.reshape(4, 6).transpose(1, 0)[1:4].mean(axis=0).sum() + F.flatten(a)[0].sum(),
+        lambda xp, a: (
+            a.max(axis=1).sum() + a.reshape(4, 6).transpose(1, 0)[1:4].mean(axis=0).sum() + F.flatten(a)[0].sum()
+        ),
         [(2, 3, 4)],
     ),
 }

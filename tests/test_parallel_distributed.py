@@ -43,7 +43,8 @@ def test_the_trainer_on_two_workers_ends_where_it_does_on_one(tmp_path):
     fit_small(str(tmp_path / "one"))
     two, one = load_checkpoint(tmp_path / "two" / "last.npz"), load_checkpoint(tmp_path / "one" / "last.npz")
     for name, expected in one["model"].items():
-        np.testing.assert_allclose(two["model"][name], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max(), err_msg=name)
+        np.testing.assert_allclose(two["model"][name], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max(),
+                                   err_msg=name)
     for key in ("train_loss", "top1_error", "val_loss"):  # the workers' numbers are summed into the whole batch's
         assert two["meta"]["history"][0][key] == pytest.approx(one["meta"]["history"][0][key], rel=1e-5)
 

@@ -60,7 +60,7 @@ def test_logits_gradients_and_a_momentum_step_equal_the_grouped_model():
         np.testing.assert_array_equal(towers.state_dict()[name], value)
 
     sgd_grouped, sgd_towers = MomentumSGD(grouped.parameters()), MomentumSGD(towers.parameters())
-    for step in range(2):  # dropout is active: equal results need the same masks on both
+    for _ in range(2):  # dropout is active: equal results need the same masks on both
         logits = [model(x) for model in (grouped, towers)]
         assert_close32(logits[1].data, logits[0].data)
         for model, z in zip((grouped, towers), logits):

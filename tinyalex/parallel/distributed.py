@@ -161,12 +161,15 @@ class NCCLCommunicator(Communicator):
 
     def _empty(self, n: int, dtype: np.dtype) -> Any:
         if dtype not in self.types:
-            raise ValueError(f"NCCLCommunicator: dtype {dtype} is not supported; expected one of {sorted(map(str, self.types))}")
+            supported = sorted(map(str, self.types))
+            raise ValueError(f"NCCLCommunicator: dtype {dtype} is not supported; expected one of {supported}")
         return self.cupy.empty(n, dtype)
 
     def _export(self, a: Any) -> Any:
         if not backend.is_cupy_array(a):
-            raise backend.DeviceError(f"NCCLCommunicator: expected CuPy arrays on {self.device}, got {type(a).__name__}")
+            raise backend.DeviceError(
+                f"NCCLCommunicator: expected CuPy arrays on {self.device}, got {type(a).__name__}"
+            )
         return a
 
     def _stream(self) -> int:

@@ -258,7 +258,8 @@ class TowerParallelAlexNet(Module):
                  for name, shape in expected.items() if name in state and tuple(state[name].shape) != shape]
         if missing or unexpected or wrong:
             raise ValueError(
-                f"load_state_dict into TowerParallelAlexNet: missing {missing}, unexpected {unexpected}, wrong shapes {wrong}"
+                f"load_state_dict into TowerParallelAlexNet: missing {missing}, unexpected {unexpected}, "
+                f"wrong shapes {wrong}"
             )
         for name, a, b in self._pairs():
             values = np.asarray(backend.to_cpu(state[name]))
