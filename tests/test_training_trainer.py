@@ -1,0 +1,211 @@
+"""The training loop: it learns, it resumes exactly, it stops cleanly on NaN and on Ctrl-C."""
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+
+from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
+from tinyalex.training import CheckpointError, NonFiniteLossError, Trainer, fit, load_checkpoint
+from tinyalex.functional import softmax_cross_entropy
+from training_helpers import ArrayLoader, tiny_alexnet, toy_images
+
+# The paper's N(0, 0.01) start leaves this 8-layer net at 1/50 width nearly silent for hundreds
+# of steps; a wider start lets these tests learn in tens of steps.
+STD = 0.05
+
+
+def loaders(n_train=48, n_val=16, batch=16, seed=0):
+    x, y = toy_images(n_train + n_val, seed=1)
+    train = ArrayLoader(x[:n_train], y[:n_train], batch, seed=seed)
+    val = ArrayLoader(x[n_train:], y[n_train:], batch, shuffle=False)
+    return train, val
+
+
+def params(model):
+    return {k: v.copy() for k, v in model.state_dict().items()}
+
+
+def test_overfits_a_small_fixed_batch_to_near_zero_loss():
+    x, y = toy_images(16)
+    model = tiny_alexnet(dropout=0.0, weight_std=STD)
+    opt = MomentumSGD(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(60):
+        model.zero_grad()
+        loss = softmax_cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.01 < losses[0]
+
+
+def test_fit_writes_history_metrics_plot_and_checkpoints(tmp_path):
+    model = tiny_alexnet(weight_std=STD)
+    train, val = loaders()
+    history = fit(model, train, val, MomentumSGD(model.parameters()), epochs=2, out_dir=tmp_path, quiet=True)
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert set(history[0]) >= {"train_loss", "train_accuracy", "val_loss", "top1_error", "top5_error", "lr",
+                               "seconds", "images_per_s"}
+    assert history[0]["top5_error"] == 0.0  # 4 classes: the label is always among the top 5
+    lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,train_loss") and len(lines) == 3
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    meta = load_checkpoint(tmp_path / "last.npz")["meta"]
+    assert meta["epoch"] == 2 and meta["model"] == model.config and meta["history"] == history
+    assert (tmp_path / "best.npz").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def run(out, epochs, resume=False, schedule=True):
+    model = tiny_alexnet(seed=3, weight_std=STD)
+    opt = MomentumSGD(model.parameters(), lr=0.02)
+    sched = ReduceLROnPlateau(opt, patience=1) if schedule else None
+    train, val = loaders(seed=5)
+    history = Trainer(model, opt, out, sched, quiet=True).fit(train, val, epochs, resume=resume)
+    return model, opt, history
+
+
+def test_resume_from_an_epoch_checkpoint_matches_an_uninterrupted_run(tmp_path):
+    straight, straight_opt, straight_history = run(tmp_path / "a", 3)
+    run(tmp_path / "b", 2)
+    resumed, resumed_opt, resumed_history = run(tmp_path / "b", 3, resume=True)
+    for name, value in params(straight).items():
+        np.testing.assert_array_equal(resumed.state_dict()[name], value, err_msg=name)
+    assert resumed_opt.lr == straight_opt.lr
+    drop = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in h]  # noqa: E731
+    assert drop(resumed_history) == drop(straight_history)
+
+
+class InterruptAfter(ArrayLoader):
+    """Sends this process a SIGINT (a Ctrl-C) while handing out batch `at` of epoch `epoch`."""
+
+    def __init__(self, *args, epoch, at, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.when = (epoch, at)
+
+    def __iter__(self):
+        epoch = self.epoch
+        for b, batch in enumerate(super().__iter__()):
+            if (epoch, b) == self.when:
+                os.kill(os.getpid(), signal.SIGINT)
+            yield batch
+
+
+def test_ctrl_c_saves_mid_epoch_and_resume_is_exact(tmp_path):
+    straight, _, straight_history = run(tmp_path / "a", 2, schedule=False)
+    model = tiny_alexnet(seed=3, weight_std=STD)
+    train, val = loaders(seed=5)
+    interrupting = InterruptAfter(train.x, train.y, 16, seed=5, epoch=1, at=1)
+    with pytest.raises(KeyboardInterrupt, match="batch 2"):
+        Trainer(model, MomentumSGD(model.parameters(), lr=0.02), tmp_path / "b", quiet=True).fit(
+            interrupting, val, 2)
+    meta = load_checkpoint(tmp_path / "b" / "last.npz")["meta"]
+    assert meta["epoch"] == 1 and meta["partial"]["batch"] == 2
+    resumed, _, history = run(tmp_path / "b", 2, resume=True, schedule=False)
+    for name, value in params(straight).items():
+        np.testing.assert_array_equal(resumed.state_dict()[name], value, err_msg=name)
+    assert history[-1]["train_loss"] == pytest.approx(straight_history[-1]["train_loss"], rel=1e-12)
+
+
+class PoisonedLoader(ArrayLoader):
+    """Gives a batch of NaN images from epoch `epoch` on."""
+
+    def __init__(self, *args, epoch, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.poison_epoch = epoch
+
+    def __iter__(self):
+        epoch = self.epoch
+        for x, y in super().__iter__():
+            yield (np.full_like(x, np.nan) if epoch >= self.poison_epoch else x), y
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    model = tiny_alexnet(weight_std=STD)
+    train, val = loaders()
+    poisoned = PoisonedLoader(train.x, train.y, 16, epoch=1)
+    trainer = Trainer(model, MomentumSGD(model.parameters()), tmp_path, quiet=True)
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 2, batch 1.*last good checkpoint"):
+        trainer.fit(poisoned, val, 3)
+    saved = load_checkpoint(tmp_path / "last.npz")
+    assert saved["meta"]["epoch"] == 1 and len(saved["meta"]["history"]) == 1
+    for name, value in model.state_dict().items():  # the poisoned update was not applied
+        np.testing.assert_array_equal(saved["model"][name], value)
+        assert np.isfinite(value).all()
+    assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 2
+
+
+def test_resume_refuses_a_missing_checkpoint_or_another_seed(tmp_path):
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        run(tmp_path, 1, resume=True)
+    run(tmp_path, 1)
+    model = tiny_alexnet(seed=3, weight_std=STD)
+    train, val = loaders(seed=6)
+    with pytest.raises(CheckpointError, match="same seed"):
+        Trainer(model, MomentumSGD(model.parameters()), tmp_path, quiet=True).fit(train, val, 2, resume=True)
+
+
+def test_schedule_stop_ends_training_early(tmp_path):
+    model = tiny_alexnet(weight_std=STD)
+    opt = MomentumSGD(model.parameters(), lr=1e-12)  # too small to move: validation error never improves
+    sched = ReduceLROnPlateau(opt, patience=1, min_lr=0.0, max_reductions=1)
+    train, val = loaders()
+    history = fit(model, train, val, opt, epochs=10, out_dir=tmp_path, schedule=sched, quiet=True)
+    assert len(history) == 3 and sched.stop  # best, plateau -> reduce, plateau -> stop
+
+
+class ThreadCommunicator:
+    """`size` workers in threads of one process: the interface tinyalex.parallel.distributed provides."""
+
+    def __init__(self, rank, shared):
+        self.rank, self.shared = rank, shared
+        self.size = shared["size"]
+
+    def _exchange(self, arrays):
+        slots = self.shared["slots"]
+        slots[self.rank] = [a.copy() for a in arrays]
+        self.shared["barrier"].wait()
+        gathered = [slots[r] for r in range(self.size)]
+        self.shared["barrier"].wait()
+        return gathered
+
+    def allreduce_mean(self, arrays):
+        gathered = self._exchange(arrays)
+        for i, a in enumerate(arrays):
+            a[...] = sum(g[i] for g in gathered) / self.size
+
+    def broadcast(self, arrays, root=0):
+        gathered = self._exchange(arrays)
+        for a, b in zip(arrays, gathered[root]):
+            a[...] = b
+
+
+def test_data_parallel_workers_match_one_worker_on_the_whole_batch(tmp_path):
+    def train(out, communicator=None):
+        model = tiny_alexnet(dropout=0.0, weight_std=STD)
+        train_loader, val_loader = loaders(batch=16)
+        history = fit(model, train_loader, val_loader, MomentumSGD(model.parameters(), lr=0.02), epochs=2,
+                      out_dir=out, communicator=communicator, quiet=True)
+        return model, history
+
+    single, single_history = train(tmp_path / "single")
+    shared = {"size": 2, "slots": {}, "barrier": threading.Barrier(2)}
+    results = {}
+
+    def worker(rank):
+        results[rank] = train(tmp_path / "dp", ThreadCommunicator(rank, shared))
+
+    threads = [threading.Thread(target=worker, args=(r,)) for r in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for rank in range(2):
+        model, history = results[rank]
+        for name, value in params(single).items():
+            np.testing.assert_allclose(model.state_dict()[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+        assert history[-1]["top1_error"] == single_history[-1]["top1_error"]
+        assert history[-1]["train_loss"] == pytest.approx(single_history[-1]["train_loss"], rel=1e-4)
+    assert (tmp_path / "dp" / "last.npz").is_file()

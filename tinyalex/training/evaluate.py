@@ -1,0 +1,90 @@
+"""Top-1 and top-5 error of a model on a data set, with the centre crop or the paper's ten crops."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from tinyalex.backend import get_array_module, resolve_device, to_device
+from tinyalex.data.loader import DataLoader
+from tinyalex.engine.tensor import no_grad
+from tinyalex.functional import log_softmax
+from tinyalex.layers import Module
+from tinyalex.training.checkpoint import load_model
+from tinyalex.training.datasets import open_split
+from tinyalex.training.metrics import topk_wrong
+
+
+def evaluate(model: Module, loader: Any, device: str = "cpu", communicator: Any = None,
+             progress: bool = False, desc: str = "evaluate") -> dict[str, float]:
+    """{"loss", "top1_error", "top5_error", "images"} over one pass of ``loader``.
+
+    A loader with ``ten_crop`` set yields 10 crops per image; their softmax outputs are averaged
+    (Section 4.1: "averaging the predictions made by the network's softmax layer on the ten
+    patches"). With a communicator, each worker scores its contiguous shard of every batch and
+    the counts are summed over workers.
+    """
+    crops = 10 if getattr(loader, "ten_crop", False) else 1
+    was_training = model.training
+    model.eval()
+    loss_sum, wrong1, wrong5, images = 0.0, 0, 0, 0
+    try:
+        with no_grad():
+            for x, y in tqdm(loader, desc=desc, leave=False, disable=not progress):
+                if communicator is not None:
+                    x, y = shard(x, communicator, crops), shard(y, communicator)
+                x, y = to_device(x, device), to_device(y, device)
+                log_p = log_softmax(model(x)).data
+                xp = get_array_module(log_p)
+                if crops > 1:  # log of the mean of the crops' softmax outputs
+                    log_p = xp.log(xp.exp(log_p).reshape(-1, crops, log_p.shape[1]).mean(axis=1))
+                # L = -(1/N) sum_n log p[n, t_n], summed here and divided at the end
+                loss_sum += float(-log_p[xp.arange(len(y)), y].sum())
+                wrong1 += topk_wrong(log_p, y, 1)
+                wrong5 += topk_wrong(log_p, y, 5)
+                images += len(y)
+    finally:
+        model.train(was_training)
+    if communicator is not None:
+        loss_sum, wrong1, wrong5, images = sum_over_workers([loss_sum, wrong1, wrong5, images], communicator, device)
+        wrong1, wrong5, images = int(round(wrong1)), int(round(wrong5)), int(round(images))
+    if images == 0:
+        raise ValueError("evaluate: the loader gave no images")
+    return {"loss": loss_sum / images, "top1_error": wrong1 / images, "top5_error": wrong5 / images, "images": images}
+
+
+def shard(batch: Any, communicator: Any, rows_per_item: int = 1) -> Any:
+    """Worker ``rank``'s contiguous share of a batch (items of ``rows_per_item`` rows stay together)."""
+    items = len(batch) // rows_per_item
+    start, stop = items * communicator.rank // communicator.size, items * (communicator.rank + 1) // communicator.size
+    return batch[start * rows_per_item:stop * rows_per_item]
+
+
+def sum_over_workers(values: list[float], communicator: Any, device: str) -> list[float]:
+    """Sum a few numbers over all workers (their mean times the number of workers)."""
+    array = to_device(np.array(values, dtype=np.float64), device)
+    communicator.allreduce_mean([array])
+    return [float(v) * communicator.size for v in array.tolist()]
+
+
+def evaluate_checkpoint(path: str | os.PathLike, data: str | os.PathLike | None = None, split: str = "val",
+                        batch_size: int = 64, device: str | None = "auto", ten_crop: bool = True,
+                        progress: bool = True) -> dict[str, Any]:
+    """Errors of a saved model on the data it was trained on (or ``data``) with the centre crop and,
+    unless ``ten_crop`` is False, with ten-crop averaging. Top-level errors are ten-crop when computed."""
+    device = resolve_device(device)
+    model, checkpoint = load_model(path, device)
+    info = checkpoint["meta"]["data"]
+    dataset = open_split(info, checkpoint["mean"], split, data)
+    results: dict[str, Any] = {"checkpoint": str(path), "data": str(data or info["root"]), "split": split,
+                               "epoch": checkpoint["meta"]["epoch"]}
+    modes = {"center": False, "ten_crop": True} if ten_crop else {"center": False}
+    for name, tens in modes.items():
+        loader = DataLoader(dataset, batch_size=batch_size, train=False, crop=info["crop"], ten_crop=tens,
+                            device=device)
+        results[name] = evaluate(model, loader, device, progress=progress, desc=name.replace("_", "-"))
+    best = results["ten_crop" if ten_crop else "center"]
+    results.update(top1_error=best["top1_error"], top5_error=best["top5_error"], images=best["images"])
+    return results

@@ -1,0 +1,41 @@
+"""Top-k error (the paper reports top-1 and top-5) and the per-epoch metrics file."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from tinyalex.backend import get_array_module
+from tinyalex.data import atomic
+
+# Columns of metrics.csv, one row per epoch.
+COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "top1_error", "top5_error", "lr", "seconds",
+           "images_per_s")
+
+
+def topk_wrong(scores: Any, labels: Any, k: int) -> int:
+    """How many rows of ``scores`` (N, K) do not have their label among the k highest scores."""
+    xp = get_array_module(scores)
+    k = min(k, scores.shape[1])
+    # the label is in the top k when fewer than k classes score strictly higher than it
+    label_scores = scores[xp.arange(len(labels)), labels][:, None]
+    higher = (scores > label_scores).sum(axis=1)
+    return int((higher >= k).sum())
+
+
+def write_metrics_csv(history: list[dict[str, Any]], path: str | Path) -> None:
+    """Write the whole history as CSV, atomically (rewritten each epoch, so a resume never duplicates rows)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for record in history:
+        writer.writerow({key: _format(record.get(key)) for key in COLUMNS})
+    path = Path(path)
+    tmp = atomic.temp_path(path)
+    tmp.write_text(out.getvalue(), encoding="utf-8")
+    atomic.replace(tmp, path)
+
+
+def _format(value: Any) -> Any:
+    return f"{value:.6g}" if isinstance(value, float) else value

@@ -1,0 +1,36 @@
+"""Learning curves as a PNG: loss on the left, top-1 and top-5 error on the right."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display needed, safe in threads and on servers
+import matplotlib.pyplot as plt  # noqa: E402
+
+from tinyalex.data import atomic  # noqa: E402
+
+
+def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
+    """Draw the per-epoch records of ``fit`` into ``path`` (written atomically)."""
+    path = Path(path)
+    epochs = [r["epoch"] for r in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
+    left.plot(epochs, [r["val_loss"] for r in history], "o-", label="validation")
+    left.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
+    right.plot(epochs, [100 * (1 - r["train_accuracy"]) for r in history], "o-", label="train top-1")
+    right.plot(epochs, [100 * r["top1_error"] for r in history], "o-", label="validation top-1")
+    right.plot(epochs, [100 * r["top5_error"] for r in history], "o-", label="validation top-5")
+    right.set(xlabel="epoch", ylabel="error (%)", title="Error", ylim=(0, 100))
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    tmp = atomic.temp_path(path)
+    with open(tmp, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
+    atomic.replace(tmp, path)
+    return path

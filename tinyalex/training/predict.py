@@ -1,0 +1,64 @@
+"""Classify image files with a trained model: the top-5 classes and their probabilities."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from tinyalex.backend import resolve_device, to_cpu, to_device
+from tinyalex.data.augment import center_crop, ten_crop
+from tinyalex.data.decode import load_rgb_square
+from tinyalex.data.errors import BadImageError
+from tinyalex.engine.tensor import no_grad
+from tinyalex.functional import softmax
+from tinyalex.layers import Module
+from tinyalex.training.checkpoint import load_model
+
+
+@dataclass
+class Prediction:
+    """One file's result: ``top`` holds (wnid, class name, probability), most likely first;
+    ``error`` says why the file could not be classified (then ``top`` is empty)."""
+
+    path: str
+    top: list[tuple[str, str, float]] = field(default_factory=list)
+    error: str | None = None
+
+
+def predict_images(model: Module, paths: Sequence[str | os.PathLike], info: dict, mean: np.ndarray,
+                   top: int = 5, ten_crops: bool = False, device: str = "cpu") -> list[Prediction]:
+    """Preprocess each file as in training (rescale the shorter side, centre square, crop, subtract
+    the mean image) and classify it; with ``ten_crops`` average the softmax over the paper's ten crops.
+    A file that cannot be decoded gets an ``error`` and the others are still classified."""
+    results, images = [], []
+    for path in paths:
+        try:
+            images.append(load_rgb_square(path, info["size"]))
+            results.append(Prediction(str(path)))
+        except BadImageError as exc:
+            results.append(Prediction(str(path), error=exc.reason))
+    good = [r for r in results if r.error is None]
+    if not good:
+        return results
+    crop = info["crop"]
+    cut = ten_crop if ten_crops else center_crop
+    x = cut(np.stack(images), crop).astype(np.float32) - cut(mean, crop).astype(np.float32)
+    x = np.ascontiguousarray(x.reshape(-1, crop, crop, 3).transpose(0, 3, 1, 2))
+    model.eval()
+    with no_grad():
+        probs = to_cpu(softmax(model(to_device(x, device))).data)
+    probs = probs.reshape(len(good), -1, probs.shape[1]).mean(axis=1)
+    for result, p in zip(good, probs):
+        best = np.argsort(-p, kind="stable")[:top]
+        result.top = [(info["wnids"][k], info["class_names"][k], float(p[k])) for k in best]
+    return results
+
+
+def predict_checkpoint(path: str | os.PathLike, images: Sequence[str | os.PathLike], top: int = 5,
+                       ten_crops: bool = False, device: str | None = "auto") -> list[Prediction]:
+    """``predict_images`` with the model, classes and preprocessing saved in a checkpoint."""
+    device = resolve_device(device)
+    model, checkpoint = load_model(path, device)
+    return predict_images(model, images, checkpoint["meta"]["data"], checkpoint["mean"], top, ten_crops, device)

@@ -1,0 +1,256 @@
+"""The training loop: minibatch SGD on the softmax cross-entropy, validated and checkpointed every epoch.
+
+Files written to ``out_dir`` (by worker 0 only when training is distributed):
+
+* ``last.npz``     the checkpoint after the latest epoch (or at a Ctrl-C, mid-epoch)
+* ``best.npz``     the checkpoint with the lowest validation top-1 error so far
+* ``metrics.csv``  one row per epoch (see ``metrics.COLUMNS``)
+* ``curves.png``   loss and error curves
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from tinyalex.backend import get_array_module, resolve_device, to_device
+from tinyalex.functional import softmax_cross_entropy
+from tinyalex.layers import Module
+from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
+from tinyalex.training.checkpoint import (
+    CheckpointError, dropout_states, load_checkpoint, load_dropout_states, save_checkpoint,
+)
+from tinyalex.training.evaluate import evaluate, shard, sum_over_workers
+from tinyalex.training.interrupt import DeferredInterrupt
+from tinyalex.training.metrics import write_metrics_csv
+from tinyalex.training.plots import plot_history
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the parameters were not updated with it."""
+
+
+class Trainer:
+    """Holds a model, its optimiser and schedule, and runs epochs of training and validation.
+
+    ``communicator`` (optional) makes this one worker of data-parallel training: it needs
+    ``rank``, ``size``, ``allreduce_mean(arrays)`` (in place) and ``broadcast(arrays, root=0)``.
+    Each worker then takes the contiguous shard ``rank`` of every global batch, gradients are
+    averaged over workers before each update, and only worker 0 prints and writes files.
+
+    ``data_info`` (a JSON-able description of the data, see ``datasets.open_datasets``), ``mean``
+    (the training mean image) and ``run_info`` (e.g. the command-line options) are stored in every
+    checkpoint so that ``evaluate``, ``predict`` and ``--resume`` can rebuild the run.
+    """
+
+    def __init__(self, model: Module, optimizer: MomentumSGD, out_dir: str | os.PathLike | None = None,
+                 schedule: ReduceLROnPlateau | None = None, device: str | None = "cpu", communicator: Any = None,
+                 quiet: bool = False, callbacks: Sequence[Callable[[dict], Any]] = (),
+                 data_info: dict | None = None, mean: np.ndarray | None = None, run_info: dict | None = None):
+        self.device = resolve_device(device)
+        self.model = model.to(self.device)
+        self.optimizer, self.schedule, self.communicator = optimizer, schedule, communicator
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.writer = communicator is None or communicator.rank == 0
+        self.show = self.writer and not quiet
+        self.callbacks = list(callbacks)
+        self.data_info, self.mean, self.run_info = data_info, mean, run_info
+        self.history: list[dict[str, Any]] = []
+        self.epoch = 0  # epochs completed
+        self.partial: dict[str, Any] | None = None  # progress into the next epoch, set by a Ctrl-C
+        self.loader_seed: int | None = None
+        self.stop_reason: str | None = None
+        if self.out_dir is not None and self.writer:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def last_path(self) -> Path | None:
+        return self.out_dir / "last.npz" if self.out_dir is not None else None
+
+    # --- the loop -------------------------------------------------------------------------
+    def fit(self, train_loader: Any, val_loader: Any, epochs: int, resume: bool = False) -> list[dict[str, Any]]:
+        """Train until ``epochs`` epochs are done in all (or the schedule says stop); returns the history.
+
+        ``resume=True`` first restores ``out_dir/last.npz``: the run then continues exactly as an
+        uninterrupted one with the same seed would have. Raises NonFiniteLossError on a NaN/inf loss
+        (the files of the last finished epoch are kept) and KeyboardInterrupt after saving on Ctrl-C.
+        """
+        self.loader_seed = getattr(train_loader, "seed", None)
+        if resume:
+            if self.last_path is None or not self.last_path.is_file():
+                raise CheckpointError(f"nothing to resume: no checkpoint at {self.last_path}")
+            self.restore(self.last_path)
+        if self.communicator is not None:
+            self.communicator.broadcast([p.data for p in self.model.parameters()], root=0)
+        with DeferredInterrupt() as interrupt:
+            while self.epoch < epochs and self.stop_reason is None:
+                self._epoch(train_loader, val_loader, epochs, interrupt)
+        return self.history
+
+    def _epoch(self, train_loader: Any, val_loader: Any, epochs: int, interrupt: DeferredInterrupt) -> None:
+        done = self.partial or {"batch": 0, "loss_sum": 0.0, "correct": 0, "images": 0, "seconds": 0.0}
+        self.partial = None
+        for loader in (train_loader, val_loader):
+            if hasattr(loader, "set_epoch"):
+                loader.set_epoch(self.epoch)
+        self.model.train()
+        bar = tqdm(total=len(train_loader), initial=done["batch"], desc=f"epoch {self.epoch + 1}/{epochs}",
+                   unit="batch", leave=False, disable=not self.show)
+        start = time.perf_counter() - done["seconds"]
+        for b, (x, y) in enumerate(train_loader):
+            if b < done["batch"]:  # resuming mid-epoch: this batch was trained on before the Ctrl-C
+                continue
+            loss, correct, n, stop = self._step(x, y, b, interrupt)
+            done.update(batch=b + 1, loss_sum=done["loss_sum"] + loss * n, correct=done["correct"] + correct,
+                        images=done["images"] + n)
+            seconds = time.perf_counter() - start
+            bar.update(1)
+            bar.set_postfix(loss=f"{done['loss_sum'] / done['images']:.3f}",
+                            acc=f"{done['correct'] / done['images']:.1%}", img_s=f"{done['images'] / seconds:.0f}")
+            if stop:
+                bar.close()
+                self.partial = {**done, "seconds": seconds}
+                self._save_interrupted()
+        bar.close()
+        train_seconds = time.perf_counter() - start
+        loss_sum, correct, images = done["loss_sum"], done["correct"], done["images"]
+        if self.communicator is not None:
+            loss_sum, correct, images = sum_over_workers([loss_sum, correct, images], self.communicator, self.device)
+        val = evaluate(self.model, val_loader, self.device, self.communicator, progress=self.show, desc="validate")
+        record = {
+            "epoch": self.epoch + 1, "train_loss": loss_sum / images, "train_accuracy": correct / images,
+            "val_loss": val["loss"], "top1_error": val["top1_error"], "top5_error": val["top5_error"],
+            "lr": self.optimizer.lr, "seconds": time.perf_counter() - start,
+            "images_per_s": done["images"] / train_seconds,
+        }
+        self.history.append(record)
+        self.epoch += 1
+        if self.schedule is not None:
+            if self.schedule.step(record["top1_error"]) and self.show:
+                tqdm.write(f"validation error stopped improving: learning rate now {self.optimizer.lr:g}")
+            if self.schedule.stop:
+                self.stop_reason = (f"validation error stopped improving after {self.schedule.reductions} "
+                                    "learning-rate reductions")
+        self._write_outputs(record)
+        if self.show:
+            tqdm.write(format_record(record, epochs))
+            if self.stop_reason:
+                tqdm.write(f"stopping: {self.stop_reason}")
+        for callback in self.callbacks:
+            callback(record)
+        if interrupt.requested:  # Ctrl-C during validation: the epoch's checkpoint is already saved
+            raise KeyboardInterrupt(f"interrupted after epoch {self.epoch}; checkpoint {self.last_path}")
+
+    def _step(self, x: Any, y: Any, batch: int, interrupt: DeferredInterrupt) -> tuple[float, int, int, bool]:
+        """One SGD update on a batch; returns (loss, correct predictions, images, stop requested)."""
+        if self.communicator is not None:
+            x, y = shard(x, self.communicator), shard(y, self.communicator)
+        x, y = to_device(x, self.device), to_device(y, self.device)
+        self.model.zero_grad()
+        logits = self.model(x)
+        loss = softmax_cross_entropy(logits, y)
+        value, stop = float(loss.item()), interrupt.requested
+        if self.communicator is None and not math.isfinite(value):
+            raise self._diverged(value, batch)
+        loss.backward()
+        if self.communicator is not None:  # average gradients; agree on the loss and on stopping
+            xp = get_array_module(loss.data)
+            stats = xp.asarray([value, float(stop)], dtype=loss.data.dtype)
+            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+            self.communicator.allreduce_mean([stats] + grads)
+            mean_loss, stop = float(stats[0]), bool(float(stats[1]) > 0)
+            if not math.isfinite(mean_loss):
+                raise self._diverged(mean_loss, batch)
+        self.optimizer.step()
+        correct = int((logits.data.argmax(axis=1) == y).sum())
+        return value, correct, len(y), stop
+
+    def _diverged(self, value: float, batch: int) -> NonFiniteLossError:
+        kept = (f"the last good checkpoint is {self.last_path} (end of epoch {self.epoch})"
+                if self.last_path is not None and self.last_path.is_file() else "no checkpoint had been written yet")
+        return NonFiniteLossError(
+            f"the loss became {value} at epoch {self.epoch + 1}, batch {batch + 1} (learning rate "
+            f"{self.optimizer.lr:g}); training stopped without applying that update and {kept}. "
+            "Lower the learning rate (--lr) and train again."
+        )
+
+    # --- files ----------------------------------------------------------------------------
+    def _write_outputs(self, record: dict[str, Any]) -> None:
+        if self.out_dir is None or not self.writer:
+            return
+        self.save(self.last_path)
+        if record["top1_error"] <= min(r["top1_error"] for r in self.history):
+            self.save(self.out_dir / "best.npz")
+        write_metrics_csv(self.history, self.out_dir / "metrics.csv")
+        plot_history(self.history, self.out_dir / "curves.png")
+
+    def _save_interrupted(self) -> None:
+        where = "nothing was saved (no output folder)"
+        if self.out_dir is not None:
+            where = f"checkpoint {self.last_path}"
+            if self.writer:
+                self.save(self.last_path)
+        raise KeyboardInterrupt(f"interrupted at epoch {self.epoch + 1}, batch {self.partial['batch']}; {where}")
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write everything needed to resume (or evaluate) to ``path``, atomically."""
+        optimizer = self.optimizer.state_dict()
+        meta = {
+            "epoch": self.epoch, "partial": self.partial, "model": getattr(self.model, "config", None),
+            "optimizer": {"groups": optimizer["groups"]},
+            "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+            "dropout_rng": dropout_states(self.model), "loader_seed": self.loader_seed,
+            "history": self.history, "stop_reason": self.stop_reason, "data": self.data_info, "run": self.run_info,
+        }
+        return save_checkpoint(path, self.model.state_dict(), optimizer["velocities"], meta, self.mean)
+
+    def restore(self, path: str | os.PathLike) -> dict[str, Any]:
+        """Load a checkpoint written by ``save`` into this trainer's model, optimiser and schedule."""
+        checkpoint = load_checkpoint(path)
+        meta = checkpoint["meta"]
+        saved_seed = meta.get("loader_seed")
+        if None not in (saved_seed, self.loader_seed) and saved_seed != self.loader_seed:
+            raise CheckpointError(f"{path} was trained with data seed {saved_seed}, this loader has seed "
+                                  f"{self.loader_seed}: resume with the same seed")
+        try:
+            self.model.load_state_dict(checkpoint["model"])
+        except ValueError as exc:
+            raise CheckpointError(f"{path} does not fit this model: {exc}") from None
+        self.optimizer.load_state_dict({"groups": meta["optimizer"]["groups"], "velocities": checkpoint["velocities"]})
+        if self.schedule is not None and meta["schedule"] is not None:
+            self.schedule.load_state_dict(meta["schedule"])
+        load_dropout_states(self.model, meta["dropout_rng"])
+        self.history, self.epoch, self.partial = meta["history"], meta["epoch"], meta["partial"]
+        self.stop_reason = meta["stop_reason"]
+        return checkpoint
+
+
+def format_record(record: dict[str, Any], epochs: int) -> str:
+    """One line per epoch: train loss and accuracy, validation loss and errors, lr, time, speed."""
+    return (
+        f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f} "
+        f"acc {record['train_accuracy']:.1%} | val loss {record['val_loss']:.4f} "
+        f"top-1 err {record['top1_error']:.1%} top-5 err {record['top5_error']:.1%} | "
+        f"lr {record['lr']:g} | {record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s"
+    )
+
+
+def fit(model: Module, train_loader: Any, val_loader: Any, optimizer: MomentumSGD, epochs: int,
+        out_dir: str | os.PathLike | None = None, schedule: ReduceLROnPlateau | None = None,
+        device: str | None = "cpu", resume: bool = False, communicator: Any = None, quiet: bool = False,
+        callbacks: Sequence[Callable[[dict], Any]] = (), data_info: dict | None = None,
+        mean: np.ndarray | None = None, run_info: dict | None = None) -> list[dict[str, Any]]:
+    """Train ``model`` for ``epochs`` epochs and return the per-epoch history (see ``Trainer``).
+
+    ``mean`` defaults to the training set's mean image (``train_loader.dataset.mean``) when there is one.
+    """
+    if mean is None:
+        mean = getattr(getattr(train_loader, "dataset", None), "mean", None)
+    trainer = Trainer(model, optimizer, out_dir, schedule, device, communicator, quiet, callbacks,
+                      data_info, mean, run_info)
+    return trainer.fit(train_loader, val_loader, epochs, resume)
