@@ -77,6 +77,8 @@ def prepare(src: str | os.PathLike, out: str | os.PathLike, classes: int | list[
     """
     if size < 1:
         raise DataError(f"size must be a positive number of pixels, got {size}")
+    if workers is not None and workers < 1:
+        raise DataError(f"workers must be at least 1, got {workers}")
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise DataError(f"source folder {src} does not exist or is not a folder")
