@@ -21,6 +21,29 @@ HELPERS = Path(__file__).resolve()
 # The data-parallel training run compared against one worker: a small AlexNet, a global batch of 8.
 GLOBAL_BATCH, STEPS, SEED = 8, 3, 0
 
+# Gradients are compared in float64. Where two inputs of a max-pooling window are equal to within
+# float32 rounding, two computations that round differently (another batch split, another device,
+# another matrix shape) can pick different winners and send that gradient to another pixel; in
+# float64 such near-ties vanish, and the comparison can be tight. Forward results compare in float32.
+FLOAT32_RTOL, FLOAT64_RTOL = 1e-5, 1e-9
+
+
+def assert_close(actual, expected, rtol: float, name: str = "") -> None:
+    """Equal to a relative `rtol` of the largest magnitude, whichever device each side lives on."""
+    from tinyalex.backend import to_cpu
+
+    actual, expected = np.asarray(to_cpu(actual)), np.asarray(to_cpu(expected))
+    assert actual.shape == expected.shape, f"{name}: shape {actual.shape}, expected {expected.shape}"
+    atol = rtol * max(float(np.abs(expected).max()), 1e-30)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=name)
+
+
+def in_float64(model):
+    """The model with every parameter switched to float64 (on its device); returns it."""
+    for p in model.parameters():
+        p.data = p.data.astype(np.float64)
+    return model
+
 
 def mpirun_missing() -> str | None:
     """Why MPI tests cannot run here, or None when mpirun and mpi4py are both present."""
@@ -50,7 +73,7 @@ def global_batch() -> tuple[np.ndarray, np.ndarray]:
 
 
 def train(communicator=None, device: str = "cpu") -> dict[str, np.ndarray]:
-    """STEPS momentum-SGD steps of a dropout-free small AlexNet on the global batch; returns its state.
+    """STEPS momentum-SGD steps of a dropout-free small AlexNet, in float64, on the global batch; returns its state.
 
     With a communicator, this worker takes the contiguous shard `rank` of the batch and averages
     gradients with the others before each step, as the trainer does. Dropout is off because each
@@ -61,9 +84,10 @@ def train(communicator=None, device: str = "cpu") -> dict[str, np.ndarray]:
     from tinyalex.models import alexnet_small
     from tinyalex.optim import MomentumSGD
 
-    model = alexnet_small(seed=SEED, dropout=0.0).to(device)
+    model = in_float64(alexnet_small(seed=SEED, dropout=0.0)).to(device)
     optimizer = MomentumSGD(model.parameters(), lr=0.05)
     x, y = global_batch()
+    x = x.astype(np.float64)
     if communicator is not None:
         start, stop = (GLOBAL_BATCH * r // communicator.size for r in (communicator.rank, communicator.rank + 1))
         x, y = x[start:stop], y[start:stop]
@@ -81,7 +105,7 @@ def train(communicator=None, device: str = "cpu") -> dict[str, np.ndarray]:
 
 
 def fit_small(out_dir: str, communicator=None) -> None:
-    """One epoch of the real trainer on 8 random images in batches of 4, dropout off (see `train`)."""
+    """One epoch of the real trainer on 8 random images in batches of 4; float64, dropout off (see `train`)."""
     from data_fixtures import ArrayDataset
     from tinyalex.data import DataLoader
     from tinyalex.models import alexnet_small
@@ -90,7 +114,7 @@ def fit_small(out_dir: str, communicator=None) -> None:
 
     images = np.random.default_rng(SEED + 2).integers(0, 256, (8, 72, 72, 3), dtype=np.uint8)
     data = ArrayDataset(images, np.arange(8) % 10)
-    model = alexnet_small(seed=SEED, dropout=0.0)
+    model = in_float64(alexnet_small(seed=SEED, dropout=0.0))
     loader = DataLoader(data, batch_size=4, crop=64, seed=SEED, prefetch=0)
     val = DataLoader(data, batch_size=4, crop=64, train=False, prefetch=0)
     fit(model, loader, val, MomentumSGD(model.parameters(), lr=0.05), epochs=1, out_dir=out_dir,

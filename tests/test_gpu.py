@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from data_fixtures import ArrayDataset
-from parallel_helpers import HELPERS, mpirun_missing, run_mpi, train
+from parallel_helpers import (
+    FLOAT32_RTOL, FLOAT64_RTOL, HELPERS, assert_close, in_float64, mpirun_missing, run_mpi, train,
+)
 from tinyalex import Tensor, backend, gradcheck
 from tinyalex import functional as F
 from tinyalex.data import DataLoader
@@ -23,13 +25,6 @@ pytestmark = pytest.mark.gpu
 
 def cupy():
     return backend.require_gpu()
-
-
-def assert_close32(actual, expected):
-    """Equal to float32 rounding, whichever device each side lives on."""
-    actual, expected = np.asarray(backend.to_cpu(actual)), np.asarray(backend.to_cpu(expected))
-    assert actual.shape == expected.shape
-    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5 * max(np.abs(expected).max(), 1e-30))
 
 
 LABELS = np.array([2, 0, 4])
@@ -79,10 +74,10 @@ def test_every_op_agrees_with_numpy_in_float32(name):
     y_cpu, grads_cpu = forward_backward(np, fn, arrays)
     y_gpu, grads_gpu = forward_backward(cupy(), fn, arrays)
     assert backend.device_of(y_gpu).startswith("gpu") and y_gpu.dtype == np.float32
-    assert_close32(y_gpu, y_cpu)
+    assert_close(y_gpu, y_cpu, FLOAT32_RTOL)
     for g_gpu, g_cpu in zip(grads_gpu, grads_cpu):
         assert backend.is_cupy_array(g_gpu) and g_gpu.dtype == np.float32
-        assert_close32(g_gpu, g_cpu)
+        assert_close(g_gpu, g_cpu, FLOAT32_RTOL)
 
 
 def test_gradients_check_in_float64_on_the_gpu():
@@ -100,25 +95,33 @@ def test_gradients_check_in_float64_on_the_gpu():
     assert gradcheck(net, [x, w, b, v]) < 1e-4
 
 
-def test_the_model_and_a_momentum_step_agree_with_numpy():
-    x = np.random.default_rng(2).standard_normal((4, 3, 64, 64)).astype(np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_model_and_a_momentum_step_agree_with_numpy(dtype):
+    """float32: the logits and the fully connected layers' gradients; float64: every gradient and the
+    parameters after two steps (gradients behind a max-pooling compare in float64: see parallel_helpers)."""
+    x = np.random.default_rng(2).standard_normal((4, 3, 64, 64)).astype(dtype)
     y = np.array([1, 5, 9, 3])
     results = []
     for device in ("cpu", "gpu"):
-        model = alexnet_small(seed=0).to(device)  # dropout on: masks are drawn on the host, equal on both
+        model = alexnet_small(seed=0)  # dropout on: masks are drawn on the host, equal on both
+        model = (in_float64(model) if dtype == np.float64 else model).to(device)
         optimizer = MomentumSGD(model.parameters(), lr=0.05)
         for _ in range(2):
             model.zero_grad()
             logits = model(backend.to_device(x, device))
             F.softmax_cross_entropy(logits, backend.to_device(y, device)).backward()
             optimizer.step()
-        assert all(p.device.startswith(device) for p in model.parameters())
+        assert all(p.device.startswith(device) and p.dtype == dtype for p in model.parameters())
         results.append((logits.data, {n: p.grad for n, p in model.named_parameters()}, model.state_dict()))
     (logits_cpu, grads_cpu, state_cpu), (logits_gpu, grads_gpu, state_gpu) = results
-    assert_close32(logits_gpu, logits_cpu)
-    for name in grads_cpu:
-        assert_close32(grads_gpu[name], grads_cpu[name])
-        assert_close32(state_gpu[name], state_cpu[name])
+    rtol = FLOAT32_RTOL if dtype == np.float32 else FLOAT64_RTOL
+    assert_close(logits_gpu, logits_cpu, rtol)
+    compared = [n for n in grads_cpu if n.startswith("fc")] if dtype == np.float32 else list(grads_cpu)
+    for name in compared:
+        assert_close(grads_gpu[name], grads_cpu[name], rtol, name)
+    if dtype == np.float64:
+        for name in state_cpu:
+            assert_close(state_gpu[name], state_cpu[name], rtol, name)
 
 
 def test_the_loader_feeds_the_gpu_and_checkpoints_move_between_devices(tmp_path):
@@ -142,15 +145,16 @@ def test_the_loader_feeds_the_gpu_and_checkpoints_move_between_devices(tmp_path)
     on_gpu, _ = load_model(path, "gpu")  # ...and the reverse
     assert all(backend.is_cupy_array(p.data) for p in on_gpu.parameters())
     x = backend.to_gpu(np.random.default_rng(4).standard_normal((2, 3, 64, 64)).astype(np.float32))
-    assert_close32(on_gpu(x).data, on_cpu(backend.to_cpu(x)).data)
+    assert_close(on_gpu(x).data, on_cpu(backend.to_cpu(x)).data, FLOAT32_RTOL)
 
 
 @pytest.mark.parametrize("devices", [(0, 0), (0, "cpu")], ids=["both towers on GPU 0", "GPU 0 and the CPU"])
 def test_two_towers_placed_on_devices_equal_the_grouped_model(devices):
-    x = backend.to_gpu(np.random.default_rng(5).standard_normal((4, 3, 64, 64)).astype(np.float32))
+    x = backend.to_gpu(np.random.default_rng(5).standard_normal((4, 3, 64, 64)))  # float64: see parallel_helpers
     y = backend.to_gpu(np.array([0, 3, 6, 9]))
-    grouped = alexnet_small(seed=0, lrn=False).to("gpu")  # LRN off: the grouped model normalises across towers
-    towers = TowerParallelAlexNet.from_alexnet(alexnet_small(seed=0, lrn=False), devices)
+    # LRN off: AlexNet(towers=2) normalises across the towers' maps, the towers each over their own
+    grouped = in_float64(alexnet_small(seed=0, lrn=False)).to("gpu")
+    towers = TowerParallelAlexNet.from_alexnet(in_float64(alexnet_small(seed=0, lrn=False)), devices)
     expected_devices = ("gpu:0", "gpu:0" if devices[1] == 0 else "cpu")
     assert towers.devices == expected_devices
     for tower, device in zip(towers.towers, expected_devices):
@@ -162,10 +166,10 @@ def test_two_towers_placed_on_devices_equal_the_grouped_model(devices):
         assert logits.device == "gpu:0"
         F.softmax_cross_entropy(logits, y).backward()
         optimizer.step()
-    assert_close32(towers(x).data, grouped(x).data)
+    assert_close(towers(x).data, grouped(x).data, FLOAT64_RTOL)
     expected = grouped.state_dict()
     for name, value in towers.state_dict().items():
-        assert_close32(value, expected[name])
+        assert_close(value, expected[name], FLOAT64_RTOL, name)
     towers.to("gpu")  # as the trainer calls it: towers on a GPU stay, one on the CPU joins the current GPU
     assert towers.devices == ("gpu:0", "gpu:0")
     assert all(backend.is_cupy_array(p.data) for p in towers.parameters())
@@ -183,4 +187,4 @@ def test_nccl_trains_like_numpy_on_one_gpu(tmp_path):
     with np.load(tmp_path / "nccl.npz") as saved:
         trained = dict(saved)
     for name, expected in train().items():
-        assert_close32(trained[name], expected)
+        assert_close(trained[name], expected, FLOAT64_RTOL, name)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from parallel_helpers import HELPERS, SEED, fit_small, mpirun_missing, run_mpi, train
+from parallel_helpers import FLOAT64_RTOL, HELPERS, SEED, assert_close, fit_small, mpirun_missing, run_mpi, train
 from tinyalex.models import alexnet_small
 from tinyalex.training import load_checkpoint
 from tinyalex.parallel.distributed import Communicator, from_environment, launched_by_mpi
@@ -29,11 +29,10 @@ def test_two_workers_end_with_the_parameters_of_one_worker_on_the_whole_batch(tm
         two = dict(saved)
     one = train()
     assert sorted(two) == sorted(one)
-    for name, expected in one.items():
-        # float32 precision: the two halves' gradients are summed in another order than one batch's
-        np.testing.assert_allclose(two[name], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max(), err_msg=name)
+    for name, expected in one.items():  # equal but for rounding: two halves' sums add up in another order
+        assert_close(two[name], expected, FLOAT64_RTOL, name)
     start = alexnet_small(seed=SEED, dropout=0.0).state_dict()["fc8.weight"]
-    assert np.abs(two["fc8.weight"] - start).max() > 100 * 1e-5 * np.abs(start).max()  # training moved it
+    assert np.abs(two["fc8.weight"] - start).max() > 1e-3 * np.abs(start).max()  # training moved it
 
 
 @needs_mpi
@@ -43,10 +42,9 @@ def test_the_trainer_on_two_workers_ends_where_it_does_on_one(tmp_path):
     fit_small(str(tmp_path / "one"))
     two, one = load_checkpoint(tmp_path / "two" / "last.npz"), load_checkpoint(tmp_path / "one" / "last.npz")
     for name, expected in one["model"].items():
-        np.testing.assert_allclose(two["model"][name], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max(),
-                                   err_msg=name)
+        assert_close(two["model"][name], expected, FLOAT64_RTOL, name)
     for key in ("train_loss", "top1_error", "val_loss"):  # the workers' numbers are summed into the whole batch's
-        assert two["meta"]["history"][0][key] == pytest.approx(one["meta"]["history"][0][key], rel=1e-5)
+        assert two["meta"]["history"][0][key] == pytest.approx(one["meta"]["history"][0][key], rel=FLOAT64_RTOL)
 
 
 def test_a_plain_process_gets_no_communicator(monkeypatch):

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from parallel_helpers import FLOAT32_RTOL, FLOAT64_RTOL, assert_close, in_float64
 from tinyalex.engine.arithmetic import reshape
 from tinyalex.functional import softmax_cross_entropy
 from tinyalex.layers import Module
@@ -25,19 +26,21 @@ class PerTowerNorm(Module):
         return reshape(self.norm(reshape(x, n * 2, c // 2, h, w)), n, c, h, w)
 
 
-def grouped_and_towers(devices=("cpu", "cpu"), seed=0, **kwargs):
+def grouped_and_towers(devices=("cpu", "cpu"), seed=0, float64=False, **kwargs):
     """A grouped alexnet_small (normalising per tower) and the same net (same seed) split into placed towers."""
     grouped, source = alexnet_small(seed=seed, **kwargs), alexnet_small(seed=seed, **kwargs)
     for model in (grouped, source):
+        if float64:
+            in_float64(model)
         for name in ("norm1", "norm2"):
             getattr(model, name).alpha = LARGE_ALPHA
     grouped.norm1, grouped.norm2 = PerTowerNorm(grouped.norm1), PerTowerNorm(grouped.norm2)
     return grouped, TowerParallelAlexNet.from_alexnet(source, devices)
 
 
-def batch(n=4, seed=1):
+def batch(n=4, seed=1, dtype=np.float32):
     rng = np.random.default_rng(seed)
-    return rng.standard_normal((n, 3, 64, 64)).astype(np.float32), rng.integers(0, 10, n)
+    return rng.standard_normal((n, 3, 64, 64)).astype(dtype), rng.integers(0, 10, n)
 
 
 def joined_grads(towers: TowerParallelAlexNet) -> dict:
@@ -46,15 +49,9 @@ def joined_grads(towers: TowerParallelAlexNet) -> dict:
     return {name: np.concatenate([np.asarray(first[name].grad), np.asarray(second[name].grad)]) for name in first}
 
 
-def assert_close32(actual, expected):
-    """Equal to float32 rounding: a relative 1e-5 of the largest magnitude."""
-    expected = np.asarray(expected)
-    np.testing.assert_allclose(np.asarray(actual), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
-
-
 def test_logits_gradients_and_a_momentum_step_equal_the_grouped_model():
-    grouped, towers = grouped_and_towers()
-    x, y = batch()
+    grouped, towers = grouped_and_towers(float64=True)  # float64: see parallel_helpers
+    x, y = batch(dtype=np.float64)
     assert towers.state_dict().keys() == grouped.state_dict().keys()
     for name, value in grouped.state_dict().items():
         np.testing.assert_array_equal(towers.state_dict()[name], value)
@@ -62,27 +59,34 @@ def test_logits_gradients_and_a_momentum_step_equal_the_grouped_model():
     sgd_grouped, sgd_towers = MomentumSGD(grouped.parameters()), MomentumSGD(towers.parameters())
     for _ in range(2):  # dropout is active: equal results need the same masks on both
         logits = [model(x) for model in (grouped, towers)]
-        assert_close32(logits[1].data, logits[0].data)
+        assert_close(logits[1].data, logits[0].data, FLOAT64_RTOL)
         for model, z in zip((grouped, towers), logits):
             model.zero_grad()
             softmax_cross_entropy(z, y).backward()
         expected = {name: p.grad for name, p in grouped.named_parameters()}
         for name, grad in joined_grads(towers).items():
-            assert_close32(grad, expected[name])
+            assert_close(grad, expected[name], FLOAT64_RTOL, name)
         sgd_grouped.step()
         sgd_towers.step()
     for name, value in grouped.state_dict().items():
-        assert_close32(towers.state_dict()[name], value)
+        assert_close(towers.state_dict()[name], value, FLOAT64_RTOL, name)
+
+
+def test_float32_logits_equal_the_grouped_model():
+    grouped, towers = grouped_and_towers()
+    x, _ = batch()
+    for _ in range(2):  # training mode: dropout draws a new mask each time, the same on both
+        assert_close(towers(x).data, grouped(x).data, FLOAT32_RTOL)
 
 
 def test_a_normalisation_window_across_the_towers_would_be_caught():
-    grouped, towers = grouped_and_towers()
+    grouped, towers = grouped_and_towers(float64=True)
     grouped.norm1 = grouped.norm1.norm  # normalise across all maps, as one GPU holding both towers might
-    x, y = batch()
+    x, y = batch(dtype=np.float64)
     for model in (grouped, towers):
         softmax_cross_entropy(model(x), y).backward()
     with pytest.raises(AssertionError):
-        assert_close32(joined_grads(towers)["conv1.weight"], grouped.conv1.weight.grad)
+        assert_close(joined_grads(towers)["conv1.weight"], grouped.conv1.weight.grad, FLOAT32_RTOL)
 
 
 def test_only_conv3_and_the_fully_connected_layers_read_both_towers():
@@ -115,10 +119,10 @@ def test_checkpoints_move_between_the_grouped_and_the_tower_layout():
 def test_eval_mode_and_no_dropout_give_the_grouped_results_too():
     grouped, towers = grouped_and_towers(dropout=0.0)
     x, _ = batch(n=2)
-    assert_close32(towers(x).data, grouped(x).data)
+    assert_close(towers(x).data, grouped(x).data, FLOAT32_RTOL)
     grouped, towers = grouped_and_towers()
     grouped.eval(), towers.eval()
-    assert_close32(towers(x).data, grouped(x).data)
+    assert_close(towers(x).data, grouped(x).data, FLOAT32_RTOL)
 
 
 def test_refuses_a_one_tower_model_and_bad_devices():
