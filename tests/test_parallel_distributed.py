@@ -47,6 +47,21 @@ def test_the_trainer_on_two_workers_ends_where_it_does_on_one(tmp_path):
         assert two["meta"]["history"][0][key] == pytest.approx(one["meta"]["history"][0][key], rel=FLOAT64_RTOL)
 
 
+@needs_mpi
+def test_mpirun_tinyalex_train_distributed_end_to_end(tmp_path):
+    from training_helpers import shapes_folder
+
+    data = shapes_folder(tmp_path / "data")  # 30 training JPEGs of 10 classes, 20 for validation
+    out = tmp_path / "run"
+    result = run_mpi(2, "-m", "tinyalex", "train", "--distributed", "--data", str(data), "--out", str(out),
+                     "--model", "small", "--epochs", "1", "--batch-size", "10", "--workers", "1")
+    assert check(result).count("training small") == 1  # worker 0 alone reports and writes
+    assert {p.name for p in out.iterdir()} == {"last.npz", "best.npz", "metrics.csv", "curves.png"}
+    meta = load_checkpoint(out / "last.npz")["meta"]
+    assert meta["epoch"] == 1 and meta["run"]["batch_size"] == 10
+    assert len((out / "metrics.csv").read_text().splitlines()) == 2  # the header and one epoch
+
+
 def test_a_plain_process_gets_no_communicator(monkeypatch):
     for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"):
         monkeypatch.delenv(name, raising=False)
