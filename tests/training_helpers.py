@@ -44,3 +44,10 @@ class ArrayLoader:
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             yield self.x[idx], self.y[idx]
+
+
+def shapes_folder(root, train_per_class=3, val_per_class=2):
+    """A tiny copy of the embedded shapes set (10 classes, real JPEGs in the ImageNet layout)."""
+    from tinyalex.data.synthetic import ensure_default_dataset
+
+    return ensure_default_dataset(root, train_per_class, val_per_class, progress=False)

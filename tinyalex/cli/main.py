@@ -9,6 +9,9 @@ import sys
 COMMANDS = {
     "gradcheck": "Check every op and layer against numeric derivatives.",
     "prepare": "Build a reduced ImageNet subset as memory-mapped arrays.",
+    "train": "Train AlexNet (default: the small net on the embedded shapes set).",
+    "evaluate": "Top-1 and top-5 error of a checkpoint, centre crop and ten crops.",
+    "predict": "The top-5 classes of image files under a checkpoint.",
 }
 
 

@@ -17,6 +17,9 @@ BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh}
 
+PAPER_INPUT_SIZE = 224
+SMALL_INPUT_SIZE = 64  # alexnet_small's crops
+
 
 def _scaled(n: int, width: float, multiple: int) -> int:
     """n * width rounded to a multiple of `multiple` (so channels split evenly across towers), at least `multiple`."""
@@ -58,7 +61,7 @@ class AlexNet(Module):
         overlap_pooling: bool = True,
         dropout: float = 0.5,
         width: float = 1.0,
-        input_size: int = 224,
+        input_size: int = PAPER_INPUT_SIZE,
         activation: str = "relu",
         seed: int = 0,
         conv1_kernel: int = 11,
@@ -145,7 +148,8 @@ class AlexNet(Module):
         return ", ".join(f"{key}={value!r}" for key, value in self.config.items())
 
 
-def alexnet_small(num_classes: int = 10, input_size: int = 64, width: float = 0.25, **kwargs: Any) -> AlexNet:
+def alexnet_small(num_classes: int = 10, input_size: int = SMALL_INPUT_SIZE, width: float = 0.25,
+                  **kwargs: Any) -> AlexNet:
     """A CPU-sized AlexNet: the same layers, towers, LRN, pooling, dropout and initialisation.
 
     Channels are a quarter of the paper's (24, 64, 96, 96, 64; fc6/fc7 1024 units) and the input

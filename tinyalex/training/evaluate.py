@@ -38,8 +38,10 @@ def evaluate(model: Module, loader: Any, device: str = "cpu", communicator: Any 
                 x, y = to_device(x, device), to_device(y, device)
                 log_p = log_softmax(model(x)).data
                 xp = get_array_module(log_p)
-                if crops > 1:  # log of the mean of the crops' softmax outputs
-                    log_p = xp.log(xp.exp(log_p).reshape(-1, crops, log_p.shape[1]).mean(axis=1))
+                if crops > 1:  # log of the mean of the crops' softmax outputs, computed stably
+                    log_p = log_p.reshape(-1, crops, log_p.shape[1])
+                    top = log_p.max(axis=1)
+                    log_p = top + xp.log(xp.exp(log_p - top[:, None]).mean(axis=1))
                 # L = -(1/N) sum_n log p[n, t_n], summed here and divided at the end
                 loss_sum += float(-log_p[xp.arange(len(y)), y].sum())
                 wrong1 += topk_wrong(log_p, y, 1)

@@ -1,0 +1,97 @@
+"""`tinyalex train / evaluate / predict` end to end on a tiny copy of the embedded shapes set."""
+import json
+
+import pytest
+
+from tinyalex.cli.main import main
+from tinyalex.training import load_checkpoint
+from tinyalex.training import datasets
+from training_helpers import shapes_folder
+
+TRAIN = ["--model", "small", "--batch-size", "10", "--init-std", "0.02", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A folder data set and a run of 1 epoch on it."""
+    root = tmp_path_factory.mktemp("cli")
+    data = shapes_folder(root / "data")
+    out = root / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "1", *TRAIN]) == 0
+    return data, out
+
+
+def test_train_writes_checkpoints_metrics_and_curves(run_dir):
+    data, out = run_dir
+    assert {p.name for p in out.iterdir()} >= {"last.npz", "best.npz", "metrics.csv", "curves.png"}
+    meta = load_checkpoint(out / "last.npz")["meta"]
+    assert meta["epoch"] == 1
+    assert meta["data"]["source"] == "folder" and meta["data"]["crop"] == 64 and meta["data"]["size"] == 73
+    assert meta["data"]["wnids"][:2] == ["checkerboard", "circle"]
+    assert meta["run"]["batch_size"] == 10 and meta["model"]["input_size"] == 64
+
+
+def test_resume_continues_with_the_saved_options(run_dir, tmp_path):
+    data, out = run_dir
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("last.npz", "metrics.csv"):
+        (copy / name).write_bytes((out / name).read_bytes())
+    assert main(["train", "--resume", "--out", str(copy), "--epochs", "2", "--quiet"]) == 0
+    meta = load_checkpoint(copy / "last.npz")["meta"]
+    assert meta["epoch"] == 2 and meta["run"]["batch_size"] == 10 and meta["run"]["data"] == str(data)
+    assert len((copy / "metrics.csv").read_text().splitlines()) == 3
+
+
+def test_evaluate_json_reports_centre_and_ten_crop_errors(run_dir, capsys):
+    _, out = run_dir
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "last.npz"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 20 and result["center"]["images"] == 20 and result["ten_crop"]["images"] == 20
+    assert result["top1_error"] == result["ten_crop"]["top1_error"]
+    for key in ("top1_error", "top5_error"):
+        assert 0.0 <= result[key] <= 1.0
+    assert result["top5_error"] <= result["top1_error"]
+
+
+def test_evaluate_prints_both_passes(run_dir, capsys):
+    _, out = run_dir
+    assert main(["evaluate", str(out / "best.npz")]) == 0
+    text = capsys.readouterr().out
+    assert "centre crop: top-1 error" in text and "10 crops" in text
+
+
+def test_predict_prints_top5_and_reports_bad_files_without_stopping(run_dir, tmp_path, capsys):
+    data, out = run_dir
+    good = sorted((data / "val" / "star").iterdir())[0]
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    capsys.readouterr()
+    assert main(["predict", str(out / "last.npz"), str(bad), str(good)]) == 1
+    captured = capsys.readouterr()
+    assert "broken.jpg" in captured.err and "not a readable image" in captured.err
+    lines = captured.out.splitlines()
+    assert lines[0] == str(good) and len(lines) == 6 and lines[1].lstrip().startswith("1.")
+
+
+def test_errors_are_reported_clearly(tmp_path, capsys):
+    assert main(["train", "--resume", "--out", str(tmp_path / "none"), "--quiet"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["train", "--distributed", "--out", str(tmp_path), "--quiet"]) == 1
+    assert "MPI" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "missing.npz")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--quiet"]) == 1
+    assert "neither a prepared set" in capsys.readouterr().err
+
+
+def test_no_data_trains_on_the_embedded_default(tmp_path, monkeypatch):
+    small = lambda progress=True: shapes_folder(tmp_path, 2, 1)  # noqa: E731  (the real one has 6000 images)
+    monkeypatch.setattr(datasets, "ensure_default_dataset", small)
+    monkeypatch.setenv("TINYALEX_DATA", str(tmp_path))
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--epochs", "1", "--batch-size", "10", "--quiet"]) == 0
+    meta = load_checkpoint(out / "last.npz")["meta"]
+    assert meta["data"]["source"] == "default" and meta["run"]["model"] == "small"
+    assert meta["data"]["root"].endswith("-prepared-73") and meta["model"]["width"] == 0.25

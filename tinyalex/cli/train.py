@@ -1,0 +1,120 @@
+"""`tinyalex train`: train AlexNet on the embedded default, a prepared subset or an ImageNet-layout folder."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from tinyalex.backend import DeviceError, resolve_device
+from tinyalex.data.errors import DataError
+from tinyalex.data.loader import DataLoader
+from tinyalex.models import PAPER_INPUT_SIZE, SMALL_INPUT_SIZE, AlexNet, alexnet_small
+from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
+from tinyalex.training import CheckpointError, NonFiniteLossError, Trainer, load_checkpoint, open_datasets
+
+# What `tinyalex train` with no options does: the small net on the embedded shapes set.
+DEFAULT_EPOCHS = {"small": 20, "alexnet": 90}
+INPUT_SIZES = {"small": SMALL_INPUT_SIZE, "alexnet": PAPER_INPUT_SIZE}
+# Options a resumed run takes from its checkpoint (the others come from this command line).
+RUN_OPTIONS = ("data", "model", "batch_size", "lr", "momentum", "weight_decay", "patience", "seed", "init_std")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="a folder written by `tinyalex prepare`, or an ImageNet-layout folder with "
+                        "train/<class>/ and val/<class>/ (default: the embedded shapes set, generated once)")
+    parser.add_argument("--out", help="folder for checkpoints, metrics.csv and curves.png "
+                        "(default: runs/<data folder name>)")
+    parser.add_argument("--model", choices=("alexnet", "small"),
+                        help="the paper's net (224x224 crops) or the CPU-sized alexnet_small (64x64 crops); "
+                        "default: small on the embedded data, alexnet otherwise")
+    parser.add_argument("--epochs", type=int, help="total epochs (default: 20 for small, 90 for alexnet)")
+    parser.add_argument("--batch-size", type=int, default=128, help="images per step (paper: 128)")
+    parser.add_argument("--lr", type=float, default=0.01, help="initial learning rate (paper: 0.01)")
+    parser.add_argument("--momentum", type=float, default=0.9, help="paper: 0.9")
+    parser.add_argument("--weight-decay", type=float, default=0.0005, help="paper: 0.0005")
+    parser.add_argument("--patience", type=int, default=2,
+                        help="epochs without a lower validation error before the learning rate is divided by 10")
+    parser.add_argument("--init-std", type=float,
+                        help="std of the initial weights (paper: 0.01; default: 0.01 for alexnet, "
+                        "see alexnet_small for the small net's)")
+    parser.add_argument("--device", default="auto", choices=("cpu", "gpu", "auto"), help="default: auto")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the weights, dropout and data order")
+    parser.add_argument("--workers", type=int, default=2, help="threads preparing batches")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run saved in OUT/last.npz with its own options (only --epochs, "
+                        "--device and --workers are taken from this command line)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel training, one process per worker: mpirun -n 2 tinyalex train --distributed")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+
+
+def build_model(options: dict[str, Any], num_classes: int) -> AlexNet:
+    """The network `--model` names, with `--init-std` when given."""
+    extra = {"weight_std": options["init_std"]} if options["init_std"] is not None else {}
+    if options["model"] == "small":
+        return alexnet_small(num_classes, seed=options["seed"], **extra)
+    return AlexNet(num_classes, seed=options["seed"], **extra)
+
+
+def run_options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """The options that define the run: from the command line, or from the checkpoint when resuming."""
+    options = {name: getattr(args, name) for name in RUN_OPTIONS}
+    if args.resume:
+        saved = load_checkpoint(out / "last.npz")["meta"].get("run") or {}
+        options.update({name: saved[name] for name in RUN_OPTIONS if name in saved})
+    if options["model"] is None:
+        options["model"] = "small" if options["data"] is None else "alexnet"
+    return options
+
+
+def communicator_for(args: argparse.Namespace) -> Any:
+    if not args.distributed:
+        return None
+    try:
+        from tinyalex.parallel.distributed import from_environment
+    except ImportError as exc:
+        raise DeviceError(f"distributed support not available: {exc}") from None
+    communicator = from_environment(args.device)
+    if communicator is None:
+        raise DeviceError("--distributed needs one process per worker, started by an MPI launcher: "
+                          "mpirun -n 2 tinyalex train --distributed ...")
+    return communicator
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out or Path("runs") / (Path(args.data).name if args.data else "shapes10"))
+    try:
+        options = run_options(args, out)
+        communicator = communicator_for(args)
+        device = resolve_device(args.device)
+        crop = INPUT_SIZES[options["model"]]
+        train_set, val_set, info = open_datasets(options["data"], crop, progress=not args.quiet)
+        model = build_model(options, len(info["wnids"]))
+        optimizer = MomentumSGD(model.parameters(), options["lr"], options["momentum"], options["weight_decay"])
+        schedule = ReduceLROnPlateau(optimizer, patience=options["patience"])
+        loader = dict(batch_size=options["batch_size"], crop=crop, seed=options["seed"], device=device,
+                      workers=args.workers, prefetch=args.workers)
+        train_loader = DataLoader(train_set, train=True, **loader)
+        val_loader = DataLoader(val_set, train=False, **loader)
+        epochs = args.epochs or DEFAULT_EPOCHS[options["model"]]
+        quiet = args.quiet or (communicator is not None and communicator.rank != 0)
+        if not quiet:
+            print(f"training {options['model']} ({model.num_parameters():,} parameters) on {len(train_set)} images "
+                  f"of {len(info['wnids'])} classes from {info['root']}, validating on {len(val_set)}; "
+                  f"device {device}; writing to {out}")
+        trainer = Trainer(model, optimizer, out, schedule, device, communicator, quiet, data_info=info,
+                          mean=train_set.mean, run_info=options)
+        history = trainer.fit(train_loader, val_loader, epochs, resume=args.resume)
+    except (DataError, CheckpointError, DeviceError, NonFiniteLossError, ImportError) as exc:
+        print(f"tinyalex train: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        print(f"\ntinyalex train: {exc or 'interrupted'}; continue with: tinyalex train --resume --out {out}",
+              file=sys.stderr)
+        return 130
+    if history and not quiet:
+        best = min(history, key=lambda r: r["top1_error"])
+        print(f"done: best validation top-1 error {best['top1_error']:.1%} (accuracy {1 - best['top1_error']:.1%}) "
+              f"at epoch {best['epoch']}; checkpoints, metrics.csv and curves.png in {out}")
+    return 0
