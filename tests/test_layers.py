@@ -239,3 +239,20 @@ def test_forward_accepts_tensors_and_arrays():
     layer = nn.Linear(3, 2, rng=0)
     x = np.ones((1, 3), np.float32)
     assert np.array_equal(layer(x).data, layer(Tensor(x)).data)
+
+
+def test_lrn_groups_normalise_each_tower_on_its_own():
+    """groups=2 equals two separate LRNs over the two channel halves (the paper's two GPUs)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 8, 3, 3))
+    layer = nn.LocalResponseNorm(size=5, alpha=0.5, groups=2)
+    y = layer(x).data
+    for half in (slice(0, 4), slice(4, 8)):
+        np.testing.assert_allclose(y[:, half], F.local_response_norm(x[:, half], 5, 0.5).data, rtol=1e-12)
+    assert not np.allclose(y, nn.LocalResponseNorm(size=5, alpha=0.5)(x).data)
+    gradcheck(lambda t: layer(t), [x])
+
+
+def test_lrn_groups_must_divide_channels():
+    with pytest.raises(ValueError, match="LocalResponseNorm.*7 channels do not split into 2 towers"):
+        nn.LocalResponseNorm(groups=2)(np.zeros((1, 7, 2, 2), np.float32))

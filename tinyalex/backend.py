@@ -6,6 +6,7 @@ device (``TINYALEX_DEVICE=cpu|gpu|auto``) and moves arrays between host and GPU.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -116,12 +117,32 @@ def to_cpu(x: Any) -> Any:
     return x
 
 
+def require_nccl() -> Any:
+    """CuPy's NCCL bindings (for data-parallel training on GPUs), or DeviceError saying how to get them."""
+    require_gpu()
+    from cupy.cuda import nccl
+
+    if not nccl.available:
+        raise DeviceError(
+            "NCCL was requested but CuPy cannot load it: install NCCL for your CUDA version, "
+            "e.g. `pip install nvidia-nccl-cu12`"
+        )
+    return nccl
+
+
+def device_scope(x: Any) -> Any:
+    """A context in which new arrays land on x's GPU (a no-op for NumPy arrays)."""
+    return x.device if is_cupy_array(x) else contextlib.nullcontext()
+
+
 def to_gpu(x: Any, device_id: int | None = None) -> Any:
-    """A CuPy array holding x on the current (or given) device."""
+    """A CuPy array holding x on the current (or given) device, copied across GPUs if needed."""
     cp = require_gpu()
     if device_id is None:
         return cp.asarray(x)
     with cp.cuda.Device(device_id):
+        if is_cupy_array(x) and x.device.id != device_id:
+            return x.copy()  # cp.asarray would hand back the array on its old device
         return cp.asarray(x)
 
 

@@ -151,7 +151,7 @@ class Max(Function):
     def backward(self, gy):
         gy = gy.reshape(self.y.shape)
         winners = self.a == self.y
-        return winners * (gy / winners.sum(axis=self.axes, keepdims=True))
+        return winners * (gy / winners.sum(axis=self.axes, keepdims=True, dtype=gy.dtype))
 
 
 class Reshape(Function):

@@ -116,4 +116,5 @@ class Module:
             )
         for name, p in params.items():
             xp = backend.get_array_module(p.data)
-            p.data = xp.array(backend.to_cpu(state[name]), dtype=p.dtype)
+            with backend.device_scope(p.data):
+                p.data = xp.array(backend.to_cpu(state[name]), dtype=p.dtype)
