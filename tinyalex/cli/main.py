@@ -12,6 +12,8 @@ COMMANDS = {
     "train": "Train AlexNet (default: the small net on the embedded shapes set).",
     "evaluate": "Top-1 and top-5 error of a checkpoint, centre crop and ten crops.",
     "predict": "The top-5 classes of image files under a checkpoint.",
+    "ablate": "Train the paper's net and its ablations on one budget: errors beside the paper's claims.",
+    "figures": "The paper's Figures 3 and 4 and a confusion matrix for a checkpoint, as PNGs.",
 }
 
 

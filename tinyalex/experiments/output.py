@@ -1,0 +1,40 @@
+"""How experiments write results: figures (matplotlib's object-oriented API: no pyplot state, no
+display needed) and text files, atomically (temporary file, then rename)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from tinyalex.data import atomic
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure of ``width`` x ``height`` inches that is not registered with pyplot (so never leaks)."""
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save_png(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> Path:
+    """Write ``fig`` to ``path`` as PNG; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic.temp_path(path)
+    with open(tmp, "wb") as f:
+        fig.savefig(f, format="png", dpi=dpi)
+    atomic.replace(tmp, path)
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    path = Path(path)
+    tmp = atomic.temp_path(path)
+    tmp.write_text(text, encoding="utf-8")
+    atomic.replace(tmp, path)
+    return path
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
