@@ -19,7 +19,7 @@ def shapes_folder(root: Path, train_per_class: int = 4, val_per_class: int = 2) 
 
 def tiny_config(folder: Path, **overrides) -> AblationConfig:
     """An ablation that trains each variant for one epoch of 20 images: seconds on a CPU."""
-    settings = dict(data=str(folder), width=WIDTH, crop=CROP, epochs=1, batch_size=10, lr=0.01,
+    settings = dict(data=str(folder), model="small", width=WIDTH, crop=CROP, epochs=1, batch_size=10, lr=0.01,
                     init_std=0.05, train_images=20, val_images=10, workers=1)
     settings.update(overrides)
     return AblationConfig(**settings)

@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-images", type=int, help="train on a class-balanced subset of this many images "
                                                          "(default: all)")
     parser.add_argument("--val-images", type=int, help="validate on a class-balanced subset (default: all)")
-    parser.add_argument("--model", choices=sorted(MODELS), default=defaults.model,
-                        help="small: alexnet_small on 64px crops; alexnet: the paper's net on 224px crops")
+    parser.add_argument("--model", choices=sorted(MODELS),
+                        help="small: alexnet_small on 64px crops; alexnet: the paper's net on 224px crops "
+                             "(default: small on the embedded data, alexnet otherwise)")
     parser.add_argument("--width", type=float, help="channel multiplier (default: the model's)")
     parser.add_argument("--init-std", type=float, help="std of the initial weights (default: the model's)")
     parser.add_argument("--crop", type=int, help="crop size (default: the model's input size)")

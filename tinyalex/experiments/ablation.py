@@ -25,12 +25,12 @@ from tqdm import tqdm
 from tinyalex.backend import resolve_device
 from tinyalex.data import atomic
 from tinyalex.data.loader import DataLoader
-from tinyalex.models import PAPER_INPUT_SIZE, SMALL_INPUT_SIZE, AlexNet, alexnet_small
-from tinyalex.optim import MomentumSGD
-from tinyalex.training import NonFiniteLossError, fit, load_checkpoint, open_datasets
 from tinyalex.experiments.curves import THRESHOLD, epochs_to_error, plot_relu_tanh, plot_variant_curves
 from tinyalex.experiments.output import read_json, save_png, write_text
 from tinyalex.experiments.subset import balanced_subset
+from tinyalex.models import PAPER_INPUT_SIZE, SMALL_INPUT_SIZE, AlexNet, alexnet_small
+from tinyalex.optim import MomentumSGD
+from tinyalex.training import NonFiniteLossError, fit, load_checkpoint, open_datasets
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,17 @@ CROPS = {"small": SMALL_INPUT_SIZE, "alexnet": PAPER_INPUT_SIZE}
 class AblationConfig:
     """Settings shared by every variant. ``data`` None is the embedded default; ``train_images`` and
     ``val_images`` (None: all) take a class-balanced subset; ``width`` and ``init_std`` None are the
-    model's defaults; ``crop`` None is the model's input size (``small``: alexnet_small, 64px;
-    ``alexnet``: the paper's net, 224px)."""
+    model's defaults. ``model`` None is ``small`` (alexnet_small, 64px crops) on the embedded default
+    and ``alexnet`` (the paper's net, 224px crops) on other data, as in ``tinyalex train``; ``crop``
+    None is the model's input size."""
+
+    def resolved(self) -> "AblationConfig":
+        """These settings with the model and crop defaults filled in."""
+        model = self.model or ("small" if self.data is None else "alexnet")
+        return replace(self, model=model, crop=self.crop or CROPS[model])
 
     data: str | None = None
-    model: str = "small"
+    model: str | None = None
     width: float | None = None
     init_std: float | None = None
     crop: int | None = None
@@ -104,7 +110,7 @@ class AblationConfig:
     workers: int = 2
 
     def check(self) -> None:
-        if self.model not in MODELS:
+        if self.model is not None and self.model not in MODELS:
             raise ValueError(f"model must be one of {sorted(MODELS)}, got {self.model!r}")
         for name in ("epochs", "batch_size", "crop"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
@@ -127,7 +133,8 @@ def pick_variants(names: Iterable[str] | None) -> list[Variant]:
 
 def build_model(config: AblationConfig, num_classes: int, variant: Variant) -> AlexNet:
     """The variant's network: ``config.model``'s net at the crop size, with the variant's changes."""
-    kwargs: dict[str, Any] = {"num_classes": num_classes, "input_size": config.crop or CROPS[config.model],
+    config = config.resolved()
+    kwargs: dict[str, Any] = {"num_classes": num_classes, "input_size": config.crop,
                               "seed": config.seed + variant.seed_offset, **variant.model}
     if config.width is not None:
         kwargs["width"] = config.width
@@ -142,8 +149,7 @@ def run_ablation(out_dir: str | os.PathLike, variants: Iterable[str] | None = No
     figures, and return one result per variant (see ``run_variant``), baseline first."""
     config = config or AblationConfig()
     config.check()
-    if config.crop is None:
-        config = replace(config, crop=CROPS[config.model])
+    config = config.resolved()
     chosen = pick_variants(variants)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -255,7 +261,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        paper = r["short_claim"] if r["paper_top1"] is None else f"{_points(r['paper_top1'])} / {_points(r['paper_top5'])}"
+        paper = (r["short_claim"] if r["paper_top1"] is None
+                 else f"{_points(r['paper_top1'])} / {_points(r['paper_top5'])}")
         reached = "not reached" if r["epochs_to_threshold"] is None else str(r["epochs_to_threshold"])
         top1 = "diverged" if r["diverged"] else _pct(r["top1_error"])
         lines.append(
