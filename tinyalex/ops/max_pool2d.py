@@ -5,35 +5,59 @@ from typing import Any
 
 from tinyalex.backend import get_array_module
 from tinyalex.engine.tensor import Function, Tensor
-from tinyalex.ops.im2col import output_size, pair
+from tinyalex.ops import workspace
+from tinyalex.ops.im2col import output_size, pad_input, pair
 from tinyalex.ops.validate import check_nchw, check_window
+
+CHUNK_BYTES = 2**20  # images pooled at a time: half of one core's 2 MiB cache
 
 
 class MaxPool2d(Function):
-    """Keeps, for each output, which kernel offset held the maximum (the first one on ties)."""
+    """Keeps, for each output, which kernel offset held the maximum (the first one on ties).
+
+    How it is fast: each of the KH*KW kernel offsets is one strided view of the input
+    (no copy, no loop over pixels), and the work runs one chunk of about 1 MiB of images
+    at a time, so the KH*KW passes over a chunk stay in the CPU cache. The argmax is one
+    byte per output, which is all backward needs.
+    """
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
         self.kernel = pair(kernel_size)
         self.stride = pair(stride if stride is not None else kernel_size)
         self.pad = pair(padding)
+        if 2 * self.pad[0] > self.kernel[0] or 2 * self.pad[1] > self.kernel[1]:
+            raise ValueError(
+                f"max_pool2d: padding {self.pad} must be at most half the kernel {self.kernel}, "
+                "or some windows would hold only padding"
+            )
 
     def forward(self, x):
         xp = get_array_module(x)
         check_nchw("max_pool2d", x)
         check_window("max_pool2d", x.shape, self.kernel, self.pad)
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.pad
+        (kh, kw), (sh, sw) = self.kernel, self.stride
         n, c, h, w = x.shape
-        oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
-        if ph or pw:  # pad with -inf so that padding never wins a window
-            x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-xp.inf)
-        y = x[:, :, 0 : sh * oh : sh, 0 : sw * ow : sw].copy()
-        argmax = xp.zeros(y.shape, dtype=xp.uint8 if kh * kw <= 256 else xp.int32)
-        for offset in range(1, kh * kw):
-            i, j = divmod(offset, kw)
-            window = x[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw]
-            better = window > y
-            xp.copyto(y, window, where=better)
-            argmax[better] = offset
+        oh, ow = output_size(h, kh, sh, self.pad[0]), output_size(w, kw, sw, self.pad[1])
+        padded = pad_input(x, self.pad, fill=-xp.inf)  # -inf: padding never wins a window
+        y = xp.empty((n, c, oh, ow), dtype=x.dtype)
+        argmax = xp.empty(y.shape, dtype=xp.uint8 if kh * kw <= 256 else xp.int32)
+        parts = workspace.chunks(n, padded[0].nbytes, x, CHUNK_BYTES)
+        better = xp.empty((parts[0].stop, c, oh, ow), dtype=bool)
+        marks = xp.empty(better.shape, dtype=argmax.dtype)
+        for part in parts:
+            m = len(y[part])
+            xs, ys, best, wins, mark = padded[part], y[part], argmax[part], better[:m], marks[:m]
+            # y = max over the window, argmax = the first kernel offset that holds it
+            ys[...] = xs[:, :, 0 : sh * oh : sh, 0 : sw * ow : sw]
+            best.fill(0)
+            for offset in range(1, kh * kw):
+                i, j = divmod(offset, kw)
+                window = xs[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw]
+                xp.greater(window, ys, out=wins)
+                xp.maximum(ys, window, out=ys)
+                # offsets only grow, so max(best, offset where the window wins) records the newest winner
+                xp.maximum(best, xp.multiply(wins, best.dtype.type(offset), out=mark), out=best)
+        workspace.give_back(padded)
         self.x_shape, self.argmax = (n, c, h, w), argmax
         return y
 
@@ -42,11 +66,26 @@ class MaxPool2d(Function):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.pad
         n, c, h, w = self.x_shape
         oh, ow = gy.shape[2:]
-        gx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
-        for offset in range(kh * kw):
-            i, j = divmod(offset, kw)
-            gx[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw] += gy * (self.argmax == offset)
-        return gx[:, :, ph : ph + h, pw : pw + w]
+        gx = xp.empty(self.x_shape, dtype=gy.dtype)
+        parts = workspace.chunks(n, c * (h + 2 * ph) * (w + 2 * pw) * gy.itemsize, gy, CHUNK_BYTES)
+        padded = workspace.take((parts[0].stop, c, h + 2 * ph, w + 2 * pw), gy.dtype, gy) if ph or pw else gx
+        hits = xp.empty((parts[0].stop, c, oh, ow), dtype=bool)
+        routed = xp.empty(hits.shape, dtype=gy.dtype)
+        for part in parts:
+            m = len(gx[part])
+            gs, best, wins, share = gy[part], self.argmax[part], hits[:m], routed[:m]
+            gp = padded[:m] if ph or pw else gx[part]
+            gp.fill(0)
+            # each window sends its gradient to its maximum only
+            for offset in range(kh * kw):
+                i, j = divmod(offset, kw)
+                target = gp[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw]
+                target += xp.multiply(gs, xp.equal(best, offset, out=wins), out=share)
+            if ph or pw:
+                gx[part] = gp[:, :, ph : ph + h, pw : pw + w]
+        if ph or pw:
+            workspace.give_back(padded)
+        return gx
 
 
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
