@@ -14,6 +14,7 @@ COMMANDS = {
     "predict": "The top-5 classes of image files under a checkpoint.",
     "ablate": "Train the paper's net and its ablations on one budget: errors beside the paper's claims.",
     "figures": "The paper's Figures 3 and 4 and a confusion matrix for a checkpoint, as PNGs.",
+    "bench": "Time the training step, inference and each layer, against PyTorch with --compare torch.",
 }
 
 
