@@ -344,3 +344,11 @@ def test_backward_checks_the_shape_of_the_given_gradient():
     y = (x * 2).sum()
     y.backward(3.0)  # a plain number for a scalar
     assert x.grad.tolist() == [[6.0] * 3] * 2
+
+
+def test_gradients_take_the_dtype_of_their_input_when_precisions_mix():
+    """A float64 weight fed float32 data gets a float64 gradient (and the data a float32 one)."""
+    x = Tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    w = Tensor(np.ones((3, 4), np.float64), requires_grad=True)
+    (x @ w).sum().backward()
+    assert x.grad.dtype == np.float32 and w.grad.dtype == np.float64

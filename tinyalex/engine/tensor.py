@@ -157,6 +157,8 @@ class Tensor:
                         f"{type(function).__name__}.backward returned a gradient of shape {gx.shape} "
                         f"for an input of shape {x.shape}"
                     )
+                if gx.dtype != x.dtype:  # an op fed mixed precisions: each gradient takes its input's dtype
+                    gx = gx.astype(x.dtype)
                 if x.creator is None:
                     x._accumulate(gx)
                 else:
