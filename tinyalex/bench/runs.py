@@ -101,6 +101,10 @@ class TorchRuns:
     def __init__(self, twin: Any, torch: Any, batch: int, image_size: int, device: str):
         self.torch, self.model = torch, twin.train()
         self.device = "cuda" if device == "gpu" else "cpu"
+        if self.device == "cuda":  # cuDNN's fastest float32 algorithms; TF32 off, as CuPy's matmul uses none
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
         x, labels = random_batch(batch, image_size)
         self.x, self.labels = torch.from_numpy(x).to(self.device), torch.from_numpy(labels).to(self.device)
         self.optimizer = torch.optim.SGD(twin.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
