@@ -352,3 +352,26 @@ def test_gradients_take_the_dtype_of_their_input_when_precisions_mix():
     w = Tensor(np.ones((3, 4), np.float64), requires_grad=True)
     (x @ w).sum().backward()
     assert x.grad.dtype == np.float32 and w.grad.dtype == np.float64
+
+
+def test_no_grad_in_one_thread_leaves_other_threads_recording():
+    """Grad mode is per thread: a worker evaluating under no_grad must not stop another one's graph."""
+    import threading
+
+    inside, done = threading.Event(), threading.Event()
+
+    def evaluate():
+        with no_grad():
+            inside.set()
+            done.wait(5)
+
+    thread = threading.Thread(target=evaluate)
+    thread.start()
+    inside.wait(5)
+    x = Tensor(np.ones(3), requires_grad=True)
+    y = (x * 2).sum()
+    done.set()
+    thread.join()
+    assert y.creator is not None
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0, 2.0])

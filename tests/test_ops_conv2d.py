@@ -100,3 +100,13 @@ def test_wrong_rank_dtype_groups_and_kernel_size_are_refused():
     with pytest.raises(ValueError, match=r"kernel 3x3 is larger than the padded input 2x4"):
         F.conv2d(np.zeros((1, 3, 2, 2), np.float32), w, padding=(0, 1))
     F.conv2d(np.zeros((1, 3, 1, 1), np.float32), w, padding=1)  # padding makes room: fine
+
+
+def test_mixed_precisions_compute_in_the_wider_one():
+    """float32 images into a float64 layer give the float64 result, as NumPy's promotion would."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3))
+    y = F.conv2d(x, w)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y.data, F.conv2d(x.astype(np.float64), w).data, rtol=1e-13)

@@ -30,3 +30,4 @@ def test_chunks_cover_the_batch_in_order():
     parts = workspace.chunks(10, 300, like, target=1000)  # 3 items per chunk
     assert [(p.start, p.stop) for p in parts] == [(0, 3), (3, 6), (6, 9), (9, 10)]
     assert workspace.chunks(5, 10**9, like, target=1000) == [slice(i, i + 1) for i in range(5)]  # at least one item
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import threading
 import weakref
 from typing import Any, Iterator
 
@@ -17,22 +18,21 @@ import numpy as np
 
 from tinyalex import backend
 
-_grad_enabled = True
+_mode = threading.local()  # per thread, like PyTorch's: one thread's no_grad() leaves the others recording
 
 
 @contextlib.contextmanager
 def no_grad() -> Iterator[None]:
     """Build no graph inside the block: evaluation keeps no activations alive."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
+    previous, _mode.grad_enabled = is_grad_enabled(), False
     try:
         yield
     finally:
-        _grad_enabled = previous
+        _mode.grad_enabled = previous
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    return getattr(_mode, "grad_enabled", True)
 
 
 def _as_array(value: Any) -> Any:
@@ -197,7 +197,7 @@ class Function:
         arrays = [t.data for t in tensors]
         backend.check_same_device(type(self).__name__, arrays)
         self.needs_input_grad = tuple(t.requires_grad for t in tensors)
-        record = _grad_enabled and any(self.needs_input_grad)
+        record = is_grad_enabled() and any(self.needs_input_grad)
         if not record:
             self.needs_input_grad = (False,) * len(tensors)
         outputs = self.forward(*arrays)

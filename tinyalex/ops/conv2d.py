@@ -53,6 +53,8 @@ class Conv2d(Function):
             raise ShapeError(f"conv2d: {o} filters do not split into {self.groups} groups")
         check_nchw("conv2d", x, cg * self.groups)
         check_window("conv2d", x.shape, (kh, kw), self.pad)
+        if x.dtype != w.dtype:  # mixed precisions compute in the wider one, as NumPy would
+            x, w = x.astype(xp.result_type(x, w)), w.astype(xp.result_type(x, w))
         parts, oh, ow, w_rows = self._shapes(x, w)
         y = xp.empty((len(x), o, oh, ow), dtype=x.dtype)
         for part in parts:

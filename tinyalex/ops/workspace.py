@@ -16,6 +16,7 @@ garbage-collected. CuPy keeps its own memory pool, so on the GPU `take` is just 
 """
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import Any
 
@@ -23,8 +24,14 @@ import numpy as np
 
 from tinyalex.backend import get_array_module
 
-_free: dict[int, list] = {}  # size class in bytes -> raw byte buffers ready to be lent again
-_lent: "weakref.WeakValueDictionary[int, np.ndarray]" = weakref.WeakValueDictionary()
+_local = threading.local()  # one pool per thread: ops running in two threads must not share a buffer
+
+
+def _pool() -> tuple[dict[int, list], "weakref.WeakValueDictionary[int, np.ndarray]"]:
+    """This thread's free buffers (size class in bytes -> raw byte buffers) and the ones it has lent."""
+    if not hasattr(_local, "free"):
+        _local.free, _local.lent = {}, weakref.WeakValueDictionary()
+    return _local.free, _local.lent
 
 
 def chunks(n: int, item_bytes: int, like: Any, target: int) -> list[slice]:
@@ -41,6 +48,7 @@ def take(shape: tuple, dtype: Any, like: Any) -> Any:
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     size_class = 1 << max(nbytes - 1, 1).bit_length()
+    _free, _lent = _pool()
     stack = _free.get(size_class)
     raw = stack.pop() if stack else np.empty(size_class, dtype=np.uint8)
     _lent[id(raw)] = raw
@@ -49,6 +57,7 @@ def take(shape: tuple, dtype: Any, like: Any) -> Any:
 
 def give_back(*arrays: Any) -> None:
     """Return arrays (or views of them) obtained from `take`; None and other arrays are ignored."""
+    _free, _lent = _pool()
     for array in arrays:
         while isinstance(array, np.ndarray) and array.base is not None:
             array = array.base
@@ -58,10 +67,10 @@ def give_back(*arrays: Any) -> None:
 
 
 def clear() -> None:
-    """Drop every pooled buffer."""
-    _free.clear()
+    """Drop every buffer pooled by this thread."""
+    _pool()[0].clear()
 
 
 def pooled_bytes() -> int:
-    """Bytes held in the pool, waiting to be lent."""
-    return sum(raw.nbytes for stack in _free.values() for raw in stack)
+    """Bytes held in this thread's pool, waiting to be lent."""
+    return sum(raw.nbytes for stack in _pool()[0].values() for raw in stack)
