@@ -8,7 +8,7 @@ from tinyalex.training import load_checkpoint
 from tinyalex.training import datasets
 from training_helpers import shapes_folder
 
-TRAIN = ["--model", "small", "--batch-size", "10", "--init-std", "0.02", "--quiet"]
+TRAIN = ["--model", "small", "--batch-size", "10", "--quiet"]
 
 
 @pytest.fixture(scope="module")

@@ -98,3 +98,22 @@ def test_bad_arguments_are_refused_clearly():
         AlexNet(activation="sigmoid")
     with pytest.raises(ValueError, match="no pixels after pool5"):
         AlexNet(input_size=32, width=0.125)
+
+
+def test_he_initialisation_and_input_scale():
+    net = AlexNet(num_classes=10, width=0.25, init="he")
+    assert net.config["input_scale"] == 1 / 64 and AlexNet(width=0.125).config["input_scale"] == 1.0
+    state = net.state_dict()
+    assert all(np.all(state[f"{name}.bias"] == 0.0) for name in ("conv1", "conv2", "fc6", "fc8"))
+    # conv2 reads 24/2 channels x 5x5 per group; fc8 reads fc7's 1024 units with gain 1
+    for name, expected in (("conv2", np.sqrt(2 / (12 * 25))), ("fc8", np.sqrt(1 / 1024)), ("conv1", np.sqrt(1 / 363))):
+        w = state[f"{name}.weight"]
+        assert abs(w.std() - expected) < 5 * expected / np.sqrt(2 * w.size), name
+
+
+def test_input_scale_multiplies_the_input():
+    scaled = alexnet_small(seed=1, dropout=0.0).eval()
+    plain = AlexNet(**{**scaled.config, "input_scale": 1.0}).eval()
+    x = np.random.default_rng(0).normal(0, 64, (2, 3, 64, 64)).astype(np.float32)
+    with no_grad():
+        np.testing.assert_allclose(scaled(x).data, plain(x / 64).data, rtol=1e-5, atol=1e-6)

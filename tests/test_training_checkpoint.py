@@ -12,7 +12,7 @@ from training_helpers import ArrayLoader, tiny_alexnet, toy_images
 @pytest.fixture
 def trained(tmp_path):
     """A trainer after one epoch, with its checkpoint written."""
-    model = tiny_alexnet(weight_std=0.05)
+    model = tiny_alexnet()
     x, y = toy_images(32)
     trainer = Trainer(model, MomentumSGD(model.parameters()), tmp_path, quiet=True,
                       data_info={"wnids": ["a", "b", "c", "d"]}, mean=np.full((36, 36, 3), 7.0))

@@ -53,7 +53,7 @@ def shapes_run(tmp_path_factory):
     from tinyalex.models import alexnet_small
 
     train, val, info = open_datasets(data, 64, progress=False)
-    model = alexnet_small(10, weight_std=0.02)
+    model = alexnet_small(10)
     loaders = [DataLoader(s, 10, train=t, crop=64, prefetch=0) for s, t in ((train, True), (val, False))]
     Trainer(model, MomentumSGD(model.parameters()), quiet=True).fit(*loaders, epochs=1)
     return model, val, info

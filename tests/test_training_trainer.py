@@ -11,11 +11,6 @@ from tinyalex.training import CheckpointError, NonFiniteLossError, Trainer, fit,
 from tinyalex.functional import softmax_cross_entropy
 from training_helpers import ArrayLoader, tiny_alexnet, toy_images
 
-# The paper's N(0, 0.01) start leaves this 8-layer net at 1/50 width nearly silent for hundreds
-# of steps; a wider start lets these tests learn in tens of steps.
-STD = 0.05
-
-
 def loaders(n_train=48, n_val=16, batch=16, seed=0):
     x, y = toy_images(n_train + n_val, seed=1)
     train = ArrayLoader(x[:n_train], y[:n_train], batch, seed=seed)
@@ -29,7 +24,7 @@ def params(model):
 
 def test_overfits_a_small_fixed_batch_to_near_zero_loss():
     x, y = toy_images(16)
-    model = tiny_alexnet(dropout=0.0, weight_std=STD)
+    model = tiny_alexnet(dropout=0.0)
     opt = MomentumSGD(model.parameters(), lr=0.01)
     losses = []
     for _ in range(60):
@@ -42,7 +37,7 @@ def test_overfits_a_small_fixed_batch_to_near_zero_loss():
 
 
 def test_fit_writes_history_metrics_plot_and_checkpoints(tmp_path):
-    model = tiny_alexnet(weight_std=STD)
+    model = tiny_alexnet()
     train, val = loaders()
     history = fit(model, train, val, MomentumSGD(model.parameters()), epochs=2, out_dir=tmp_path, quiet=True)
     assert [r["epoch"] for r in history] == [1, 2]
@@ -59,7 +54,7 @@ def test_fit_writes_history_metrics_plot_and_checkpoints(tmp_path):
 
 
 def run(out, epochs, resume=False, schedule=True):
-    model = tiny_alexnet(seed=3, weight_std=STD)
+    model = tiny_alexnet(seed=3)
     opt = MomentumSGD(model.parameters(), lr=0.02)
     sched = ReduceLROnPlateau(opt, patience=1) if schedule else None
     train, val = loaders(seed=5)
@@ -95,7 +90,7 @@ class InterruptAfter(ArrayLoader):
 
 def test_ctrl_c_saves_mid_epoch_and_resume_is_exact(tmp_path):
     straight, _, straight_history = run(tmp_path / "a", 2, schedule=False)
-    model = tiny_alexnet(seed=3, weight_std=STD)
+    model = tiny_alexnet(seed=3)
     train, val = loaders(seed=5)
     interrupting = InterruptAfter(train.x, train.y, 16, seed=5, epoch=1, at=1)
     with pytest.raises(KeyboardInterrupt, match="batch 2"):
@@ -123,7 +118,7 @@ class PoisonedLoader(ArrayLoader):
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
-    model = tiny_alexnet(weight_std=STD)
+    model = tiny_alexnet()
     train, val = loaders()
     poisoned = PoisonedLoader(train.x, train.y, 16, epoch=1)
     trainer = Trainer(model, MomentumSGD(model.parameters()), tmp_path, quiet=True)
@@ -141,14 +136,14 @@ def test_resume_refuses_a_missing_checkpoint_or_another_seed(tmp_path):
     with pytest.raises(CheckpointError, match="nothing to resume"):
         run(tmp_path, 1, resume=True)
     run(tmp_path, 1)
-    model = tiny_alexnet(seed=3, weight_std=STD)
+    model = tiny_alexnet(seed=3)
     train, val = loaders(seed=6)
     with pytest.raises(CheckpointError, match="same seed"):
         Trainer(model, MomentumSGD(model.parameters()), tmp_path, quiet=True).fit(train, val, 2, resume=True)
 
 
 def test_schedule_stop_ends_training_early(tmp_path):
-    model = tiny_alexnet(weight_std=STD)
+    model = tiny_alexnet()
     opt = MomentumSGD(model.parameters(), lr=1e-12)  # too small to move: validation error never improves
     sched = ReduceLROnPlateau(opt, patience=1, min_lr=0.0, max_reductions=1)
     train, val = loaders()
@@ -184,7 +179,7 @@ class ThreadCommunicator:
 
 def test_data_parallel_workers_match_one_worker_on_the_whole_batch(tmp_path):
     def train(out, communicator=None):
-        model = tiny_alexnet(dropout=0.0, weight_std=STD)
+        model = tiny_alexnet(dropout=0.0)
         train_loader, val_loader = loaders(batch=16)
         history = fit(model, train_loader, val_loader, MomentumSGD(model.parameters(), lr=0.02), epochs=2,
                       out_dir=out, communicator=communicator, quiet=True)

@@ -7,7 +7,7 @@ CLASSES, SIDE = 4, 32
 
 
 def tiny_alexnet(seed=0, **kwargs):
-    """The small AlexNet at 32x32 input and 1/8 width: about 0.3 M parameters."""
+    """The small AlexNet (He init) at 32x32 input and 1/8 width: about 0.3 M parameters."""
     kwargs.setdefault("num_classes", CLASSES)
     return alexnet_small(input_size=SIDE, width=0.125, seed=seed, **kwargs)
 

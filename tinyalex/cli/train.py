@@ -15,9 +15,10 @@ from tinyalex.training import CheckpointError, NonFiniteLossError, Trainer, load
 
 # What `tinyalex train` with no options does: the small net on the embedded shapes set.
 DEFAULT_EPOCHS = {"small": 20, "alexnet": 90}
+DEFAULT_BATCH = {"small": 64, "alexnet": 128}
 INPUT_SIZES = {"small": SMALL_INPUT_SIZE, "alexnet": PAPER_INPUT_SIZE}
 # Options a resumed run takes from its checkpoint (the others come from this command line).
-RUN_OPTIONS = ("data", "model", "batch_size", "lr", "momentum", "weight_decay", "patience", "seed", "init_std")
+RUN_OPTIONS = ("data", "model", "batch_size", "lr", "momentum", "weight_decay", "patience", "seed", "init")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,15 +30,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the paper's net (224x224 crops) or the CPU-sized alexnet_small (64x64 crops); "
                         "default: small on the embedded data, alexnet otherwise")
     parser.add_argument("--epochs", type=int, help="total epochs (default: 20 for small, 90 for alexnet)")
-    parser.add_argument("--batch-size", type=int, default=128, help="images per step (paper: 128)")
+    parser.add_argument("--batch-size", type=int,
+                        help="images per step (paper and default for alexnet: 128; default for small: 64)")
     parser.add_argument("--lr", type=float, default=0.01, help="initial learning rate (paper: 0.01)")
     parser.add_argument("--momentum", type=float, default=0.9, help="paper: 0.9")
     parser.add_argument("--weight-decay", type=float, default=0.0005, help="paper: 0.0005")
     parser.add_argument("--patience", type=int, default=2,
                         help="epochs without a lower validation error before the learning rate is divided by 10")
-    parser.add_argument("--init-std", type=float,
-                        help="std of the initial weights (paper: 0.01; default: 0.01 for alexnet, "
-                        "see alexnet_small for the small net's)")
+    parser.add_argument("--init", choices=("paper", "he"),
+                        help="initial weights: the paper's N(0, 0.01) with biases of 1, or He's (see "
+                        "tinyalex.models.alexnet_small); default: paper for alexnet, he for small")
     parser.add_argument("--device", default="auto", choices=("cpu", "gpu", "auto"), help="default: auto")
     parser.add_argument("--seed", type=int, default=0, help="seeds the weights, dropout and data order")
     parser.add_argument("--workers", type=int, default=2, help="threads preparing batches")
@@ -50,8 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_model(options: dict[str, Any], num_classes: int) -> AlexNet:
-    """The network `--model` names, with `--init-std` when given."""
-    extra = {"weight_std": options["init_std"]} if options["init_std"] is not None else {}
+    """The network `--model` names, started as `--init` says (each model's own default otherwise)."""
+    extra = {"init": options["init"]} if options["init"] is not None else {}
     if options["model"] == "small":
         return alexnet_small(num_classes, seed=options["seed"], **extra)
     return AlexNet(num_classes, seed=options["seed"], **extra)
@@ -65,6 +67,8 @@ def run_options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         options.update({name: saved[name] for name in RUN_OPTIONS if name in saved})
     if options["model"] is None:
         options["model"] = "small" if options["data"] is None else "alexnet"
+    if options["batch_size"] is None:
+        options["batch_size"] = DEFAULT_BATCH[options["model"]]
     return options
 
 
