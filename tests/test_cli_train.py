@@ -6,7 +6,9 @@ import pytest
 from tinyalex.cli.main import main
 from tinyalex.training import load_checkpoint
 from tinyalex.training import datasets
-from training_helpers import shapes_folder
+from tinyalex.cli.train import open_data
+from tinyalex.data.errors import DataError
+from training_helpers import run_workers, shapes_folder
 
 TRAIN = ["--model", "small", "--batch-size", "10", "--quiet"]
 
@@ -95,3 +97,12 @@ def test_no_data_trains_on_the_embedded_default(tmp_path, monkeypatch):
     meta = load_checkpoint(out / "last.npz")["meta"]
     assert meta["data"]["source"] == "default" and meta["run"]["model"] == "small"
     assert meta["data"]["root"].endswith("-prepared-73") and meta["model"]["width"] == 0.25
+
+
+def test_distributed_workers_open_the_data_after_worker_0(run_dir, tmp_path):
+    data, _ = run_dir
+    opened = run_workers(2, lambda c: open_data({"data": str(data)}, 64, c, "cpu", progress=False)[2])
+    assert opened[0] == opened[1] and opened[0]["wnids"][0] == "checkerboard"
+    failed = run_workers(2, lambda c: open_data({"data": str(tmp_path)}, 64, c, "cpu", progress=False))
+    assert "neither a prepared set" in str(failed[0]) and "worker 0 could not" in str(failed[1])
+    assert all(isinstance(e, DataError) for e in failed.values())

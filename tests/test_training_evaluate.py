@@ -8,7 +8,7 @@ from tinyalex.engine.tensor import no_grad
 from tinyalex.functional import softmax
 from tinyalex.layers import Module
 from tinyalex.optim import MomentumSGD
-from tinyalex.training import Trainer, evaluate, predict_images
+from tinyalex.training import Trainer, evaluate, predict, predict_images
 from tinyalex.training.datasets import open_datasets
 from training_helpers import ArrayLoader, shapes_folder
 
@@ -59,8 +59,9 @@ def shapes_run(tmp_path_factory):
     return model, val, info
 
 
-def test_predict_preprocesses_files_like_the_validation_loader(shapes_run, tmp_path):
+def test_predict_preprocesses_files_like_the_validation_loader(shapes_run, tmp_path, monkeypatch):
     model, val, info = shapes_run
+    monkeypatch.setattr(predict, "BATCH", 2)  # three images: two forward passes
     x, _ = next(iter(DataLoader(val, 3, train=False, crop=64, prefetch=0)))
     model.eval()
     with no_grad():

@@ -1,7 +1,6 @@
 """The training loop: it learns, it resumes exactly, it stops cleanly on NaN and on Ctrl-C."""
 import os
 import signal
-import threading
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ import pytest
 from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
 from tinyalex.training import CheckpointError, NonFiniteLossError, Trainer, fit, load_checkpoint
 from tinyalex.functional import softmax_cross_entropy
-from training_helpers import ArrayLoader, tiny_alexnet, toy_images
+from training_helpers import ArrayLoader, run_workers, tiny_alexnet, toy_images
 
 def loaders(n_train=48, n_val=16, batch=16, seed=0):
     x, y = toy_images(n_train + n_val, seed=1)
@@ -151,32 +150,6 @@ def test_schedule_stop_ends_training_early(tmp_path):
     assert len(history) == 3 and sched.stop  # best, plateau -> reduce, plateau -> stop
 
 
-class ThreadCommunicator:
-    """`size` workers in threads of one process: the interface tinyalex.parallel.distributed provides."""
-
-    def __init__(self, rank, shared):
-        self.rank, self.shared = rank, shared
-        self.size = shared["size"]
-
-    def _exchange(self, arrays):
-        slots = self.shared["slots"]
-        slots[self.rank] = [a.copy() for a in arrays]
-        self.shared["barrier"].wait()
-        gathered = [slots[r] for r in range(self.size)]
-        self.shared["barrier"].wait()
-        return gathered
-
-    def allreduce_mean(self, arrays):
-        gathered = self._exchange(arrays)
-        for i, a in enumerate(arrays):
-            a[...] = sum(g[i] for g in gathered) / self.size
-
-    def broadcast(self, arrays, root=0):
-        gathered = self._exchange(arrays)
-        for a, b in zip(arrays, gathered[root]):
-            a[...] = b
-
-
 def test_data_parallel_workers_match_one_worker_on_the_whole_batch(tmp_path):
     def train(out, communicator=None):
         model = tiny_alexnet(dropout=0.0)
@@ -186,17 +159,7 @@ def test_data_parallel_workers_match_one_worker_on_the_whole_batch(tmp_path):
         return model, history
 
     single, single_history = train(tmp_path / "single")
-    shared = {"size": 2, "slots": {}, "barrier": threading.Barrier(2)}
-    results = {}
-
-    def worker(rank):
-        results[rank] = train(tmp_path / "dp", ThreadCommunicator(rank, shared))
-
-    threads = [threading.Thread(target=worker, args=(r,)) for r in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_workers(2, lambda communicator: train(tmp_path / "dp", communicator))
     for rank in range(2):
         model, history = results[rank]
         for name, value in params(single).items():

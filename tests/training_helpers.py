@@ -1,4 +1,6 @@
-"""Small models and in-memory data for the training tests (fast on a 2-core CPU)."""
+"""Small models, in-memory data and a threaded communicator for the training tests (fast on a 2-core CPU)."""
+import threading
+
 import numpy as np
 
 from tinyalex.models import alexnet_small
@@ -51,3 +53,48 @@ def shapes_folder(root, train_per_class=3, val_per_class=2):
     from tinyalex.data.synthetic import ensure_default_dataset
 
     return ensure_default_dataset(root, train_per_class, val_per_class, progress=False)
+
+
+class ThreadCommunicator:
+    """`size` workers in threads of one process: the interface tinyalex.parallel.distributed provides."""
+
+    def __init__(self, rank, shared):
+        self.rank, self.shared = rank, shared
+        self.size = shared["size"]
+
+    def _exchange(self, arrays):
+        slots = self.shared["slots"]
+        slots[self.rank] = [a.copy() for a in arrays]
+        self.shared["barrier"].wait()
+        gathered = [slots[r] for r in range(self.size)]
+        self.shared["barrier"].wait()
+        return gathered
+
+    def allreduce_mean(self, arrays):
+        gathered = self._exchange(arrays)
+        for i, a in enumerate(arrays):
+            a[...] = sum(g[i] for g in gathered) / self.size
+
+    def broadcast(self, arrays, root=0):
+        gathered = self._exchange(arrays)
+        for a, b in zip(arrays, gathered[root]):
+            a[...] = b
+
+
+def run_workers(size, target):
+    """Call target(communicator) in `size` threads, one worker each; returns {rank: result or exception}."""
+    shared = {"size": size, "slots": {}, "barrier": threading.Barrier(size)}
+    results = {}
+
+    def worker(rank):
+        try:
+            results[rank] = target(ThreadCommunicator(rank, shared))
+        except Exception as exc:  # noqa: BLE001  (handed to the test to inspect)
+            results[rank] = exc
+
+    threads = [threading.Thread(target=worker, args=(r,)) for r in range(size)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

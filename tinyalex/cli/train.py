@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tinyalex.backend import DeviceError, resolve_device
+import numpy as np
+
+from tinyalex.backend import DeviceError, resolve_device, to_device
 from tinyalex.data.errors import DataError
 from tinyalex.data.loader import DataLoader
 from tinyalex.models import PAPER_INPUT_SIZE, SMALL_INPUT_SIZE, AlexNet, alexnet_small
@@ -62,6 +64,8 @@ def build_model(options: dict[str, Any], num_classes: int) -> AlexNet:
 def run_options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """The options that define the run: from the command line, or from the checkpoint when resuming."""
     options = {name: getattr(args, name) for name in RUN_OPTIONS}
+    if options["data"] is not None:  # absolute, so that --resume works from any folder
+        options["data"] = str(Path(options["data"]).resolve())
     if args.resume:
         saved = load_checkpoint(out / "last.npz")["meta"].get("run") or {}
         options.update({name: saved[name] for name in RUN_OPTIONS if name in saved})
@@ -86,6 +90,26 @@ def communicator_for(args: argparse.Namespace) -> Any:
     return communicator
 
 
+def open_data(options: dict[str, Any], crop: int, communicator: Any, device: str, progress: bool) -> tuple:
+    """`open_datasets`, run by worker 0 first when distributed (the others wait for it), so that no
+    two processes generate or prepare the same files at once."""
+    if communicator is None:
+        return open_datasets(options["data"], crop, progress)
+    failed = to_device(np.zeros(1, np.float32), device)
+    if communicator.rank == 0:
+        try:
+            return open_datasets(options["data"], crop, progress)
+        except BaseException:
+            failed[0] = 1
+            raise
+        finally:
+            communicator.broadcast([failed], root=0)
+    communicator.broadcast([failed], root=0)
+    if float(failed[0]):
+        raise DataError("worker 0 could not open the data set: see its error message")
+    return open_datasets(options["data"], crop, progress=False)
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / (Path(args.data).name if args.data else "shapes10"))
     try:
@@ -93,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         communicator = communicator_for(args)
         device = resolve_device(args.device)
         crop = INPUT_SIZES[options["model"]]
-        train_set, val_set, info = open_datasets(options["data"], crop, progress=not args.quiet)
+        train_set, val_set, info = open_data(options, crop, communicator, device, progress=not args.quiet)
         model = build_model(options, len(info["wnids"]))
         optimizer = MomentumSGD(model.parameters(), options["lr"], options["momentum"], options["weight_decay"])
         schedule = ReduceLROnPlateau(optimizer, patience=options["patience"])

@@ -16,6 +16,8 @@ from tinyalex.functional import softmax
 from tinyalex.layers import Module
 from tinyalex.training.checkpoint import load_model
 
+BATCH = 32  # images per forward pass
+
 
 @dataclass
 class Prediction:
@@ -44,13 +46,16 @@ def predict_images(model: Module, paths: Sequence[str | os.PathLike], info: dict
         return results
     crop = info["crop"]
     cut = ten_crop if ten_crops else center_crop
-    x = cut(np.stack(images), crop).astype(np.float32) - cut(mean, crop).astype(np.float32)
-    x = np.ascontiguousarray(x.reshape(-1, crop, crop, 3).transpose(0, 3, 1, 2))
+    mean_crops = cut(mean, crop).astype(np.float32)
     model.eval()
-    with no_grad():
-        probs = to_cpu(softmax(model(to_device(x, device))).data)
-    probs = probs.reshape(len(good), -1, probs.shape[1]).mean(axis=1)
-    for result, p in zip(good, probs):
+    probs = []
+    for start in range(0, len(images), BATCH):
+        x = cut(np.stack(images[start:start + BATCH]), crop).astype(np.float32) - mean_crops
+        x = np.ascontiguousarray(x.reshape(-1, crop, crop, 3).transpose(0, 3, 1, 2))
+        with no_grad():
+            p = to_cpu(softmax(model(to_device(x, device))).data)
+        probs.append(p.reshape(-1, 10 if ten_crops else 1, p.shape[1]).mean(axis=1))
+    for result, p in zip(good, np.concatenate(probs)):
         best = np.argsort(-p, kind="stable")[:top]
         result.top = [(info["wnids"][k], info["class_names"][k], float(p[k])) for k in best]
     return results

@@ -126,19 +126,19 @@ class Trainer:
             "epoch": self.epoch + 1, "train_loss": loss_sum / images, "train_accuracy": correct / images,
             "val_loss": val["loss"], "top1_error": val["top1_error"], "top5_error": val["top5_error"],
             "lr": self.optimizer.lr, "seconds": time.perf_counter() - start,
-            "images_per_s": done["images"] / train_seconds,
+            "images_per_s": images / train_seconds,
         }
         self.history.append(record)
         self.epoch += 1
-        if self.schedule is not None:
-            if self.schedule.step(record["top1_error"]) and self.show:
-                tqdm.write(f"validation error stopped improving: learning rate now {self.optimizer.lr:g}")
-            if self.schedule.stop:
-                self.stop_reason = (f"validation error stopped improving after {self.schedule.reductions} "
-                                    "learning-rate reductions")
+        reduced = self.schedule is not None and self.schedule.step(record["top1_error"])
+        if self.schedule is not None and self.schedule.stop:
+            self.stop_reason = (f"validation error stopped improving after {self.schedule.reductions} "
+                                "learning-rate reductions")
         self._write_outputs(record)
         if self.show:
             tqdm.write(format_record(record, epochs))
+            if reduced:
+                tqdm.write(f"validation error stopped improving: learning rate now {self.optimizer.lr:g}")
             if self.stop_reason:
                 tqdm.write(f"stopping: {self.stop_reason}")
         for callback in self.callbacks:
