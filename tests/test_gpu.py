@@ -152,9 +152,8 @@ def test_the_loader_feeds_the_gpu_and_checkpoints_move_between_devices(tmp_path)
 def test_two_towers_placed_on_devices_equal_the_grouped_model(devices):
     x = backend.to_gpu(np.random.default_rng(5).standard_normal((4, 3, 64, 64)))  # float64: see parallel_helpers
     y = backend.to_gpu(np.array([0, 3, 6, 9]))
-    # LRN off: AlexNet(towers=2) normalises across the towers' maps, the towers each over their own
-    grouped = in_float64(alexnet_small(seed=0, lrn=False)).to("gpu")
-    towers = TowerParallelAlexNet.from_alexnet(in_float64(alexnet_small(seed=0, lrn=False)), devices)
+    grouped = in_float64(alexnet_small(seed=0)).to("gpu")
+    towers = TowerParallelAlexNet.from_alexnet(in_float64(alexnet_small(seed=0)), devices)
     expected_devices = ("gpu:0", "gpu:0" if devices[1] == 0 else "cpu")
     assert towers.devices == expected_devices
     for tower, device in zip(towers.towers, expected_devices):

@@ -42,7 +42,8 @@ class AlexNet(Module):
     fc6 9216->4096 - act - dropout; fc7 4096->4096 - act - dropout; fc8 4096->num_classes.
 
     Two towers (`towers=2`): conv2, conv4 and conv5 use groups=2, so each reads only the half of
-    the channels on its own GPU; conv3 and fc6..fc8 read both halves. Output channel block t of a
+    the channels on its own GPU; conv3 and fc6..fc8 read both halves. LRN normalises each tower's
+    maps on their own (`LocalResponseNorm(groups=2)`), as each GPU did. Output channel block t of a
     grouped conv (rows t*C/2 .. (t+1)*C/2 of its weight) is tower t, which is how a model-parallel
     version can place each tower on its own device. `towers=1` (groups=1 everywhere) is the
     single-GPU net with 62,378,344 parameters.
@@ -123,12 +124,12 @@ class AlexNet(Module):
         self.conv1 = conv("conv1", 3, c1, conv1_kernel, conv1_stride, conv1_padding)
         self.act1 = act()
         if lrn:
-            self.norm1 = LocalResponseNorm()
+            self.norm1 = LocalResponseNorm(groups=towers)
         self.pool1 = MaxPool2d(*pool)
         self.conv2 = conv("conv2", c1, c2, 5, padding=2, groups=towers)
         self.act2 = act()
         if lrn:
-            self.norm2 = LocalResponseNorm()
+            self.norm2 = LocalResponseNorm(groups=towers)
         self.pool2 = MaxPool2d(*pool)
         self.conv3 = conv("conv3", c2, c3, 3, padding=1)
         self.act3 = act()

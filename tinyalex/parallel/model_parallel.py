@@ -176,6 +176,7 @@ class TowerParallelAlexNet(Module):
                 f"config {getattr(model, 'config', None)} and unknown layers {unknown}"
             )
         self.config = dict(model.config)
+        self.input_scale = getattr(model, "input_scale", 1.0)
         self.towers = [Tower(model, 0), Tower(model, 1)]
         for name in SHARED:
             if name in names:
@@ -209,6 +210,8 @@ class TowerParallelAlexNet(Module):
 
     def forward(self, x: Any) -> Tensor:
         """(N, 3, H, W) images (on any device) -> (N, num_classes) scores on `devices[0]`."""
+        if self.input_scale != 1.0:  # as AlexNet.forward does first
+            x = as_tensor(x) * self.input_scale
         xs = [to_device(x, device) for device in self.devices]  # the image goes to both towers
         for i, shared in enumerate(SHARED):
             if i > 0:  # this stage's first layer reads both towers
