@@ -137,3 +137,12 @@ def test_the_trainer_trains_the_towers_and_its_checkpoint_loads_as_the_grouped_m
     assert grouped.config == towers.config
     for name, value in towers.state_dict().items():
         np.testing.assert_array_equal(grouped.state_dict()[name], value)
+
+
+def test_alexnet_places_its_own_towers():
+    model = alexnet_small(seed=3)
+    towers = model.place_towers(("cpu", "cpu"))
+    assert isinstance(towers, TowerParallelAlexNet) and towers.devices == ("cpu", "cpu")
+    x, _ = batch()
+    model.eval(), towers.eval()
+    assert_close(towers(x).data, model(x).data, FLOAT32_RTOL)

@@ -8,6 +8,7 @@ import numpy as np
 from tinyalex.engine.tensor import as_tensor
 from tinyalex.layers import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, Module, ReLU, Tanh
 from tinyalex.ops.im2col import output_size
+from tinyalex.parallel.model_parallel import TowerParallelAlexNet
 
 # Channels of conv1..conv5 and units of fc6, fc7 in the paper (both towers together).
 PAPER_CHANNELS = (96, 256, 384, 384, 256)
@@ -169,6 +170,14 @@ class AlexNet(Module):
         for _, layer in self.named_children():
             x = layer(x)
         return x
+
+    def place_towers(self, devices: tuple) -> TowerParallelAlexNet:
+        """This two-tower net with tower t on `devices[t]` (GPU numbers, or 'cpu'), as the paper ran it.
+
+        Returns a TowerParallelAlexNet sharing nothing with self; activations cross devices only
+        before conv3, fc6, fc7 and fc8, and its results equal this grouped net's.
+        """
+        return TowerParallelAlexNet.from_alexnet(self, devices)
 
     def extra_repr(self) -> str:
         return ", ".join(f"{key}={value!r}" for key, value in self.config.items())
