@@ -20,7 +20,7 @@ def shapes_folder(root: Path, train_per_class: int = 4, val_per_class: int = 2) 
 def tiny_config(folder: Path, **overrides) -> AblationConfig:
     """An ablation that trains each variant for one epoch of 20 images: seconds on a CPU."""
     settings = dict(data=str(folder), model="small", width=WIDTH, crop=CROP, epochs=1, batch_size=10, lr=0.01,
-                    init_std=0.05, train_images=20, val_images=10, workers=1)
+                    train_images=20, val_images=10, workers=1)
     settings.update(overrides)
     return AblationConfig(**settings)
 
@@ -28,7 +28,7 @@ def tiny_config(folder: Path, **overrides) -> AblationConfig:
 def train_tiny_model(folder: Path, out: Path, epochs: int = 2):
     """Train the tiny net on ``folder`` (a few steps) and return (model, train set, val set, checkpoint path)."""
     train, val, info = open_datasets(folder, CROP, progress=False)
-    model = alexnet_small(len(info["wnids"]), input_size=CROP, width=WIDTH, weight_std=0.05, seed=1)
+    model = alexnet_small(len(info["wnids"]), input_size=CROP, width=WIDTH, seed=1)
     loaders = [DataLoader(ds, 10, train=t, crop=CROP, seed=0, workers=1) for ds, t in ((train, True), (val, False))]
     fit(model, *loaders, MomentumSGD(model.parameters(), lr=0.01), epochs, out_dir=out, quiet=True,
         data_info=info)

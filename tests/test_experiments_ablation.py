@@ -125,7 +125,7 @@ def test_the_command_adds_a_variant_to_the_same_run(ablation, folder, capsys):
     config = tiny_config(folder)
     args = ["ablate", "--data", str(folder), "--model", "small", "--out", str(out), "--quiet",
             "--variants", "baseline,no_pca", "--epochs", "1", "--width", str(config.width), "--crop", "32",
-            "--batch-size", "10", "--init-std", "0.05", "--train-images", "20", "--val-images", "10", "--workers", "1"]
+            "--batch-size", "10", "--train-images", "20", "--val-images", "10", "--workers", "1"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "| no_pca |" in printed and "fancy PCA lowers top-1 error by over 1" in printed

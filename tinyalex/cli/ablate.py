@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="small: alexnet_small on 64px crops; alexnet: the paper's net on 224px crops "
                              "(default: small on the embedded data, alexnet otherwise)")
     parser.add_argument("--width", type=float, help="channel multiplier (default: the model's)")
-    parser.add_argument("--init-std", type=float, help="std of the initial weights (default: the model's)")
+    parser.add_argument("--init", choices=("paper", "he"),
+                        help="initial weights: the paper's N(0, 0.01) with biases of 1, or He's "
+                             "(default: the model's, as in tinyalex train)")
     parser.add_argument("--crop", type=int, help="crop size (default: the model's input size)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr, help="fixed learning rate (no schedule)")
@@ -51,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = AblationConfig(
-        data=args.data, model=args.model, width=args.width, init_std=args.init_std, crop=args.crop,
+        data=args.data, model=args.model, width=args.width, init=args.init, crop=args.crop,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, train_images=args.train_images, val_images=args.val_images,
         seed=args.seed, device=args.device, workers=args.workers,

@@ -83,8 +83,8 @@ CROPS = {"small": SMALL_INPUT_SIZE, "alexnet": PAPER_INPUT_SIZE}
 @dataclass
 class AblationConfig:
     """Settings shared by every variant. ``data`` None is the embedded default; ``train_images`` and
-    ``val_images`` (None: all) take a class-balanced subset; ``width`` and ``init_std`` None are the
-    model's defaults. ``model`` None is ``small`` (alexnet_small, 64px crops) on the embedded default
+    ``val_images`` (None: all) take a class-balanced subset; ``width`` and ``init`` ("paper" or "he")
+    None are the model's defaults. ``model`` None is ``small`` (alexnet_small, 64px crops) on the embedded default
     and ``alexnet`` (the paper's net, 224px crops) on other data, as in ``tinyalex train``; ``crop``
     None is the model's input size."""
 
@@ -96,7 +96,7 @@ class AblationConfig:
     data: str | None = None
     model: str | None = None
     width: float | None = None
-    init_std: float | None = None
+    init: str | None = None
     crop: int | None = None
     epochs: int = 6
     batch_size: int = 64
@@ -138,8 +138,8 @@ def build_model(config: AblationConfig, num_classes: int, variant: Variant) -> A
                               "seed": config.seed + variant.seed_offset, **variant.model}
     if config.width is not None:
         kwargs["width"] = config.width
-    if config.init_std is not None:
-        kwargs["weight_std"] = config.init_std
+    if config.init is not None:
+        kwargs["init"] = config.init
     return MODELS[config.model](**kwargs)
 
 
@@ -276,6 +276,7 @@ def notes(results: list[dict[str, Any]], config: AblationConfig, data: str) -> s
     """What the table was measured on, what each variant changes and claims, and how to read it."""
     base = next((r for r in results if r["variant"] == "baseline"), results[0])
     model = f"{config.model} AlexNet" + (f", width {config.width}" if config.width is not None else "")
+    model += f", {config.init or 'its default'} initialisation"
     lines = [
         f"- Data: {data}.",
         f"- Model: {model}, {base['parameters']:,} parameters in the baseline.",

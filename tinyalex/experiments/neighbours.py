@@ -13,7 +13,7 @@ from tinyalex.backend import to_cpu
 from tinyalex.data.augment import center_crop
 from tinyalex.data.errors import DataError
 from tinyalex.data.loader import DataLoader
-from tinyalex.engine.tensor import no_grad
+from tinyalex.engine.tensor import as_tensor, no_grad
 from tinyalex.experiments.output import new_figure
 from tinyalex.experiments.subset import Subset
 
@@ -30,6 +30,9 @@ def hidden_features(model: Any, x: Any, layer: str = LAST_HIDDEN) -> Any:
     model.eval()
     try:
         with no_grad():
+            scale = getattr(model, "input_scale", 1.0)  # as AlexNet.forward does before its first layer
+            if scale != 1.0:
+                x = as_tensor(x) * scale
             for name, child in model.named_children():
                 x = child(x)
                 if name == layer:
