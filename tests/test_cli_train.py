@@ -2,13 +2,12 @@
 import json
 
 import pytest
+from training_helpers import run_workers, shapes_folder
 
 from tinyalex.cli.main import main
-from tinyalex.training import load_checkpoint
-from tinyalex.training import datasets
 from tinyalex.cli.train import open_data
 from tinyalex.data.errors import DataError
-from training_helpers import run_workers, shapes_folder
+from tinyalex.training import datasets, load_checkpoint
 
 TRAIN = ["--model", "small", "--batch-size", "10", "--quiet"]
 
@@ -89,7 +88,9 @@ def test_errors_are_reported_clearly(tmp_path, capsys):
 
 
 def test_no_data_trains_on_the_embedded_default(tmp_path, monkeypatch):
-    small = lambda progress=True: shapes_folder(tmp_path, 2, 1)  # noqa: E731  (the real one has 6000 images)
+    def small(progress=True):  # the real one has 6000 images
+        return shapes_folder(tmp_path, 2, 1)
+
     monkeypatch.setattr(datasets, "ensure_default_dataset", small)
     monkeypatch.setenv("TINYALEX_DATA", str(tmp_path))
     out = tmp_path / "run"

@@ -1,12 +1,12 @@
 """Checkpoints: a lossless round trip, atomic writes, model rebuilding, clear errors."""
 import numpy as np
 import pytest
+from training_helpers import ArrayLoader, tiny_alexnet, toy_images
 
 from tinyalex.engine.tensor import no_grad
 from tinyalex.optim import MomentumSGD
 from tinyalex.training import CheckpointError, Trainer, load_checkpoint, load_model
 from tinyalex.training.checkpoint import dropout_states, load_dropout_states, save_checkpoint
-from training_helpers import ArrayLoader, tiny_alexnet, toy_images
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Evaluation (centre crop and ten-crop averaging) and prediction."""
 import numpy as np
 import pytest
+from training_helpers import ArrayLoader, shapes_folder
 
 from tinyalex.data.dataset import FolderDataset
 from tinyalex.data.loader import DataLoader
@@ -10,7 +11,6 @@ from tinyalex.layers import Module
 from tinyalex.optim import MomentumSGD
 from tinyalex.training import Trainer, evaluate, predict, predict_images
 from tinyalex.training.datasets import open_datasets
-from training_helpers import ArrayLoader, shapes_folder
 
 
 class Scores(Module):

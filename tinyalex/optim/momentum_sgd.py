@@ -1,7 +1,8 @@
 """Stochastic gradient descent with momentum and weight decay, as in the paper (Section 5)."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 

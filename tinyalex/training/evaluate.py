@@ -51,7 +51,7 @@ def evaluate(model: Module, loader: Any, device: str = "cpu", communicator: Any 
         model.train(was_training)
     if communicator is not None:
         loss_sum, wrong1, wrong5, images = sum_over_workers([loss_sum, wrong1, wrong5, images], communicator, device)
-        wrong1, wrong5, images = int(round(wrong1)), int(round(wrong5)), int(round(images))
+        wrong1, wrong5, images = round(wrong1), round(wrong5), round(images)
     if images == 0:
         raise ValueError("evaluate: the loader gave no images")
     return {"loss": loss_sum / images, "top1_error": wrong1 / images, "top5_error": wrong5 / images, "images": images}

@@ -13,7 +13,7 @@ class DeferredInterrupt:
     (where Python cannot install handlers) Ctrl-C behaves as usual.
     """
 
-    def __enter__(self) -> "DeferredInterrupt":
+    def __enter__(self) -> DeferredInterrupt:
         self.requested = False
         self._previous: Any = None
         if threading.current_thread() is threading.main_thread():

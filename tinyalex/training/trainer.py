@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -23,7 +24,11 @@ from tinyalex.functional import softmax_cross_entropy
 from tinyalex.layers import Module
 from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
 from tinyalex.training.checkpoint import (
-    CheckpointError, dropout_states, load_checkpoint, load_dropout_states, save_checkpoint,
+    CheckpointError,
+    dropout_states,
+    load_checkpoint,
+    load_dropout_states,
+    save_checkpoint,
 )
 from tinyalex.training.evaluate import evaluate, shard, sum_over_workers
 from tinyalex.training.interrupt import DeferredInterrupt
