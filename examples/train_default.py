@@ -31,7 +31,7 @@ def main() -> None:
 
     # The paper's update (Section 5): lr 0.01, momentum 0.9, weight decay 0.0005, lr / 10 on plateaus.
     optimizer = MomentumSGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0005)
-    schedule = ReduceLROnPlateau(optimizer, factor=0.1, patience=2, max_reductions=3)
+    schedule = ReduceLROnPlateau(optimizer, factor=0.1, patience=3, max_reductions=3)
     train_loader = DataLoader(train_set, batch_size=128, train=True, crop=crop, seed=0)
     val_loader = DataLoader(val_set, batch_size=128, train=False, crop=crop)
     fit(model, train_loader, val_loader, optimizer, args.epochs, out_dir=args.out, schedule=schedule,

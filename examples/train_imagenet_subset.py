@@ -44,7 +44,7 @@ def main() -> None:
     classes = len(info["wnids"])
     model = alexnet_small(classes) if args.model == "small" else AlexNet(classes)
     optimizer = MomentumSGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=0.0005)
-    schedule = ReduceLROnPlateau(optimizer, factor=0.1, patience=2, max_reductions=3)
+    schedule = ReduceLROnPlateau(optimizer, factor=0.1, patience=3, max_reductions=3)
     train_loader = DataLoader(train_set, args.batch_size, train=True, crop=crop, seed=0, device=args.device)
     val_loader = DataLoader(val_set, args.batch_size, train=False, crop=crop, device=args.device)
     fit(model, train_loader, val_loader, optimizer, args.epochs, out_dir=out / "run", schedule=schedule,

@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=0.01, help="initial learning rate (paper: 0.01)")
     parser.add_argument("--momentum", type=float, default=0.9, help="paper: 0.9")
     parser.add_argument("--weight-decay", type=float, default=0.0005, help="paper: 0.0005")
-    parser.add_argument("--patience", type=int, default=2,
+    parser.add_argument("--patience", type=int, default=3,
                         help="epochs without a lower validation error before the learning rate is divided by 10")
     parser.add_argument("--init", choices=("paper", "he"),
                         help="initial weights: the paper's N(0, 0.01) with biases of 1, or He's (see "

@@ -16,7 +16,7 @@ class ReduceLROnPlateau:
     `max_reductions=None` never stops.
     """
 
-    def __init__(self, optimizer: MomentumSGD, factor: float = 0.1, patience: int = 2, min_lr: float = 1e-6,
+    def __init__(self, optimizer: MomentumSGD, factor: float = 0.1, patience: int = 3, min_lr: float = 1e-6,
                  max_reductions: int | None = 3, threshold: float = 0.0):
         if not 0.0 < factor < 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display needed, safe in threads and on servers
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from tinyalex.data import atomic  # noqa: E402
 
@@ -25,6 +26,7 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
     right.plot(epochs, [100 * r["top5_error"] for r in history], "o-", label="validation top-5")
     right.set(xlabel="epoch", ylabel="error (%)", title="Error", ylim=(0, 100))
     for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
