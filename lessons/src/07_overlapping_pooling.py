@@ -1,0 +1,163 @@
+# %% [markdown]
+# # Lesson 7 — Overlapping max pooling
+#
+# A pooling layer summarises each neighbourhood of a feature map by its maximum. Traditional CNNs used windows that
+# tile the map ($z \times z$ windows every $s = z$ pixels). AlexNet pools $3 \times 3$ windows every 2 pixels, so
+# neighbouring windows **overlap** (Section 3.4), which lowered its error rates by 0.4% (top-1) and 0.3% (top-5) and
+# made it "slightly more difficult to overfit".
+#
+# **You will learn**
+# - max pooling as a loop, and tinyalex's version;
+# - the output sizes of $3/2$ and $2/2$ pooling on AlexNet's maps (the same!), floor against ceil;
+# - how the gradient is routed back: only to each window's maximum, added up where windows overlap.
+
+# %%
+DEVICE = "cpu"  # "gpu" runs the tinyalex calls on CuPy
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import tinyalex
+from tinyalex import functional as F
+
+plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5)})
+rng = np.random.default_rng(0)
+
+def dev(a, requires_grad=False):
+    return tinyalex.Tensor(a, requires_grad=requires_grad).to(DEVICE)
+
+# %% [markdown]
+# ## 1. Max pooling as a loop
+#
+# $$ y_{n,c,i,j} = \max_{0 \le u, v < z}\; x_{n,c,\,s i + u,\; s j + v} $$
+
+# %%
+def max_pool_loop(x, z, s):
+    n, c, h, w = x.shape
+    oh, ow = (h - z) // s + 1, (w - z) // s + 1
+    y = np.empty((n, c, oh, ow), dtype=x.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            y[:, :, i, j] = x[:, :, s * i:s * i + z, s * j:s * j + z].max(axis=(2, 3))
+    return y
+
+x = rng.standard_normal((2, 3, 13, 13))
+print("3/2 equal to tinyalex:", np.array_equal(max_pool_loop(x, 3, 2), F.max_pool2d(dev(x), 3, 2).numpy()))
+print("2/2 equal to tinyalex:", np.array_equal(max_pool_loop(x, 2, 2), F.max_pool2d(dev(x), 2, 2).numpy()))
+
+# %% [markdown]
+# ## 2. Output sizes
+#
+# Both poolings use the sliding-window size $\lfloor (H - z)/s \rfloor + 1$. On AlexNet's three pooled maps they
+# give *the same* sizes, which is why the paper could compare them in the same network:
+
+# %%
+def pooled(h, z, s, ceil=False):
+    return -(-(h - z) // s) + 1 if ceil else (h - z) // s + 1
+
+print(f"{'map':>4} {'3/2':>4} {'2/2':>4}")
+for h in (55, 27, 13):
+    print(f"{h:>4} {pooled(h, 3, 2):>4} {pooled(h, 2, 2):>4}")
+
+# %% [markdown]
+# Expected: `55 -> 27`, `27 -> 13`, `13 -> 6` for both. With 2/2 the odd last row and column of each map are never
+# looked at; with 3/2 every pixel is, and the pixels on even rows or columns between two windows are seen twice.
+#
+# tinyalex, like PyTorch, rounds *down* (floor). Caffe rounds *up* (ceil), adding a partial window at the end; on
+# these sizes the two agree, on others they do not (exercise 1).
+#
+# ## 3. Where the gradient goes
+#
+# The maximum is locally just a selection of one input, so its derivative is 1 for the input that held the maximum
+# and 0 for the others. The backward pass sends each output's gradient to its window's *argmax*; an input that is
+# the maximum of several overlapping windows receives the **sum** of their gradients. tinyalex remembers, for every
+# output, which kernel offset held the maximum and adds the gradients back one offset at a time.
+#
+# Let us count, with an upstream gradient of 1 everywhere, how much gradient each input pixel of a random $9 \times 9$
+# map receives:
+
+# %%
+x = rng.permutation(81).reshape(1, 1, 9, 9).astype(np.float64)      # distinct values: no ties
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
+axes[0].imshow(x[0, 0], cmap="gray")
+axes[0].set_title("input (9 x 9)")
+for ax, (z, s) in zip(axes[1:], [(2, 2), (3, 2)]):
+    t = dev(x, requires_grad=True)
+    y = F.max_pool2d(t, z, s)
+    y.backward(np.ones(y.shape))
+    g = tinyalex.to_cpu(t.grad)[0, 0]
+    ax.imshow(g, cmap="viridis", vmin=0, vmax=4)
+    for (i, j), v in np.ndenumerate(g):
+        if v:
+            ax.text(j, i, int(v), ha="center", va="center", color="w" if v < 3 else "k")
+    ax.set_title(f"pool {z}/{s}: {y.shape[2]}x{y.shape[3]} outputs\ngradient received (sum {int(g.sum())})")
+for ax in axes:
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# With 2/2 every one of the 16 windows sends its gradient to a different pixel (the last row and column get nothing).
+# With 3/2 the windows share their border pixels, so a local maximum can win two or four windows and collect that
+# many units of gradient: the gradient sum is still the number of outputs (16), spread over fewer pixels.
+#
+# Let us check the backward against the loop form, and gradient-check it (distinct values again, so that nudging an
+# input by $10^{-6}$ never changes which input is the maximum):
+
+# %%
+def max_pool_backward_loop(x, g, z, s):
+    dx = np.zeros_like(x)
+    n, c, oh, ow = g.shape
+    for i in range(oh):
+        for j in range(ow):
+            window = x[:, :, s * i:s * i + z, s * j:s * j + z].reshape(n, c, -1)
+            u, v = np.unravel_index(window.argmax(axis=2), (z, z))
+            for a in range(n):
+                for b in range(c):
+                    dx[a, b, s * i + u[a, b], s * j + v[a, b]] += g[a, b, i, j]
+    return dx
+
+x = rng.permutation(2 * 3 * 11 * 11).reshape(2, 3, 11, 11) / 7.0
+g = rng.standard_normal((2, 3, 5, 5))
+t = dev(x, requires_grad=True)
+F.max_pool2d(t, 3, 2).backward(dev(g))
+print("backward equal to the loop:", np.allclose(tinyalex.to_cpu(t.grad), max_pool_backward_loop(x, g, 3, 2)))
+print(f"gradcheck: {tinyalex.gradcheck(lambda a: F.max_pool2d(a, 3, 2), [x]):.1e}")
+
+# %% [markdown]
+# ## 4. What pooling does to a picture
+#
+# Pooling keeps the strongest response in each neighbourhood and shrinks the map. Applied to an image's brightness,
+# 3/2 pooling halves the size (like 2/2) but each output summarises a larger, overlapping patch:
+
+# %%
+yy, xx = np.mgrid[0:55, 0:55]
+picture = (np.sin(xx / 3.0) * np.cos(yy / 5.0) > 0.3).astype(np.float64)
+picture += 0.3 * rng.standard_normal(picture.shape)
+maps = {"input 55x55": picture,
+        "pool 2/2: 27x27": F.max_pool2d(dev(picture[None, None]), 2, 2).numpy()[0, 0],
+        "pool 3/2: 27x27": F.max_pool2d(dev(picture[None, None]), 3, 2).numpy()[0, 0]}
+fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+for ax, (title, m) in zip(axes, maps.items()):
+    ax.imshow(m, cmap="gray")
+    ax.set_title(title)
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. For which map sizes $h$ between 5 and 60 do floor and ceil rounding give different 3/2 pooling outputs? What
+#    does Caffe's extra window cover?
+# 2. In the 3/2 gradient picture, what is the largest number of windows one input pixel can be the maximum of, and
+#    where must it lie?
+# 3. How many multiply-adds does pooling cost? Count the comparisons of pool1 (96 maps, $55 \to 27$) per image,
+#    and compare with conv1's 105 million multiply-adds.
+
+# %% [solution]
+differ = [h for h in range(5, 61) if pooled(h, 3, 2) != pooled(h, 3, 2, ceil=True)]
+print("1. sizes:", differ)
+print("   all even: (h - 3) is odd, so the last window would start at h - 2 and cover only 2 pixels (h-2, h-1).")
+print("2. four: a pixel on an even row and an even column (counting from 0), not on the first or last of them,"
+      " is shared by 2 x 2 windows.")
+print(f"3. pool1: 96 x 27 x 27 outputs x 8 comparisons = {96 * 27 * 27 * 8:,} per image,"
+      f" about {96 * 27 * 27 * 8 / 105e6:.1%} of conv1's multiply-adds: pooling is cheap, convolution is not.")

@@ -1,0 +1,224 @@
+# %% [markdown]
+# # Lesson 8 — Dropout and the paper's test-time scaling
+#
+# AlexNet's 60 million parameters overfit 1.2 million images. One of the paper's two remedies (Section 4.2) is
+# **dropout**: while training, every hidden unit of fc6 and fc7 is set to zero with probability 0.5, so that a unit
+# "cannot rely on the presence of particular other neurons". At test time all units are used, their outputs
+# multiplied by 0.5.
+#
+# **You will learn**
+# - the paper's form of dropout and the *inverted* form tinyalex (like PyTorch) uses, and why they agree;
+# - why multiplying by $1-p$ at test time is the right correction (the expectation), and the exact sense in which
+#   it averages exponentially many networks;
+# - how dropout behaves in a layer (`train()` / `eval()`), and what it does to a small overfitting network.
+
+# %%
+DEVICE = "cpu"  # "gpu" runs the tinyalex calls on CuPy (masks are still drawn on the host)
+
+import itertools
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import tinyalex
+from tinyalex import functional as F
+from tinyalex import nn
+
+plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5)})
+rng = np.random.default_rng(0)
+
+def dev(a, requires_grad=False):
+    return tinyalex.Tensor(a, requires_grad=requires_grad).to(DEVICE)
+
+# %% [markdown]
+# ## 1. Two ways to write it
+#
+# With a mask $m_i \sim \text{Bernoulli}(1-p)$ drawn anew for every example and every step:
+#
+# | | training | test |
+# |---|---|---|
+# | paper | $y_i = m_i\, x_i$ | $y_i = (1-p)\, x_i$ |
+# | inverted (tinyalex, PyTorch) | $y_i = m_i\, x_i / (1-p)$ | $y_i = x_i$ |
+#
+# In both, the test-time output equals the *expected* training-time output: $\mathbb{E}[m_i x_i] = (1-p) x_i$, and
+# $\mathbb{E}[m_i x_i/(1-p)] = x_i$. The inverted form moves the correction into training, so the network used at
+# test time (and saved in checkpoints) needs no special case. The two forms train the same network up to a factor
+# $1/(1-p) = 2$ in the weights of the next layer.
+
+# %%
+x = np.arange(1.0, 9.0)
+layer = nn.Dropout(p=0.5, rng=0)
+print("training:", layer(dev(x)).numpy())
+print("training:", layer(dev(x)).numpy(), "(a new mask)")
+layer.eval()
+print("test:    ", layer(dev(x)).numpy())
+
+# %% [markdown]
+# Expected:
+# ```
+# training: [2. 4. 6. 0. 0. 0. 0. 0.]
+# training: [ 0.  4.  6.  8. 10. 12. 14. 16.] (a new mask)
+# test:     [1. 2. 3. 4. 5. 6. 7. 8.]
+# ```
+# (The masks come from the layer's own NumPy generator, seeded with `rng=0`, so these numbers are reproducible, on a
+# GPU too.) The backward pass multiplies the gradient by the same mask: dropped units get no gradient.
+#
+# ## 2. The expectation, measured
+#
+# Averaging the training-time output of one unit over many masks approaches the test-time output:
+
+# %%
+unit = np.full((20000, 1), 3.0)
+samples = F.dropout(dev(unit), p=0.5, rng=np.random.default_rng(1)).numpy().ravel()
+print(f"mean over 20,000 masks: {samples.mean():.3f}  (test-time output: 3.0)")
+plt.hist(samples, bins=[-0.5, 0.5, 5.5, 6.5], rwidth=0.8)
+plt.xticks([0, 3, 6])
+plt.axvline(3.0, color="k", ls="--", label="test-time output")
+plt.xlabel("training-time output of a unit with input 3")
+plt.legend()
+plt.show()
+
+# %% [markdown]
+# ## 3. "A very efficient version of model combination"
+#
+# Each of the $2^d$ masks of a $d$-unit layer defines a different thinned network, and they all share weights.
+# Using all units, scaled, at test time stands in for averaging their predictions. For one layer followed by a
+# softmax this is *exact*, for the **normalised geometric mean**: with logits $z(m) = W (m \odot x) + b$,
+#
+# $$ \frac{\big(\prod_m \text{softmax}(z(m))\big)^{1/2^d}}{\text{normaliser}} = \text{softmax}\Big(\frac{1}{2^d}\sum_m z(m)\Big) = \text{softmax}\big(W (\tfrac12 x) + b\big), $$
+#
+# because the log of a softmax is the logits minus a constant, and the logits are linear in the mask. We can
+# enumerate all $2^{10} = 1024$ masks of a 10-unit layer and check:
+
+# %%
+d, k = 10, 4
+x = rng.standard_normal(d)
+W = rng.standard_normal((k, d))
+b = rng.standard_normal(k)
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+masks = np.array(list(itertools.product([0, 1], repeat=d)))        # (1024, 10), each with probability 2^-10
+predictions = softmax((masks * x) @ W.T + b)                       # (1024, 4): every thinned network
+geometric = np.exp(np.log(predictions).mean(axis=0))
+geometric /= geometric.sum()
+arithmetic = predictions.mean(axis=0)
+scaled = softmax(W @ (0.5 * x) + b)                                 # the paper's test-time network
+print("normalised geometric mean:", np.round(geometric, 6))
+print("scaled network:           ", np.round(scaled, 6))
+print("arithmetic mean:          ", np.round(arithmetic, 6))
+
+# %% [markdown]
+# The first two rows agree to every digit; the plain average of the probabilities is close but not equal. With
+# hidden ReLU layers after the dropout (AlexNet drops fc6's outputs, which pass through fc7 and its ReLU) the
+# scaling is only an approximation of either mean, but a good one, as the paper found in practice.
+#
+# ## 4. What it does to an overfitting network
+#
+# A wide two-hidden-layer network on 80 noisy points in the plane (an XOR pattern, 15% of the labels flipped) can
+# memorise them; dropout on its hidden layers makes memorising harder. We train each network from the same initial
+# weights for 500 steps of full-batch momentum SGD, with and without dropout, on three different draws of the
+# training points, and measure the test error against the noise-free pattern on 2000 new points.
+
+# %%
+def make_points(n, seed, noise=0.15):
+    g = np.random.default_rng(seed)
+    x = g.uniform(-1, 1, (n, 2))
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)                     # an XOR pattern
+    flip = g.random(n) < noise                                     # label noise
+    return x.astype(np.float32), np.where(flip, 1 - y, y)
+
+x_test, y_test = make_points(2000, 99, noise=0.0)
+
+def network(p):
+    g = np.random.default_rng(3)
+    layers = [nn.Linear(2, 256, weight_std=0.7, rng=g), nn.ReLU()]
+    layers += [nn.Dropout(p, rng=4)] if p else []
+    layers += [nn.Linear(256, 256, weight_std=0.09, rng=g), nn.ReLU()]
+    layers += [nn.Dropout(p, rng=5)] if p else []
+    layers += [nn.Linear(256, 2, weight_std=0.09, rng=g)]
+    return nn.Sequential(*layers).to(DEVICE)
+
+def error(model, x, y):
+    model.eval()
+    with tinyalex.no_grad():
+        wrong = (tinyalex.to_cpu(model(dev(x)).data).argmax(axis=1) != y).mean()
+    model.train()
+    return wrong
+
+def train(p, x, y, steps=500, lr=0.05):
+    model = network(p)
+    params = model.parameters()
+    velocity = [0 * q.data for q in params]
+    for step in range(steps):
+        loss = F.softmax_cross_entropy(model(dev(x)), dev(y))
+        model.zero_grad()
+        loss.backward()
+        for q, v in zip(params, velocity):   # momentum SGD (lesson 11)
+            v *= 0.9
+            v -= lr * q.grad
+            q.data += v
+    return model
+
+print("training points   no dropout (train / test)   dropout 0.5 (train / test)")
+models = {}
+for seed in (1, 2, 3):
+    x_train, y_train = make_points(80, seed)
+    row = []
+    for p in (0.0, 0.5):
+        models[seed, p] = train(p, x_train, y_train)
+        row.append(f"{error(models[seed, p], x_train, y_train):6.1%} / {error(models[seed, p], x_test, y_test):5.1%}")
+    print(f"draw {seed}            {row[0]}             {row[1]}")
+
+# %%
+seed = 2
+x_train, y_train = make_points(80, seed)
+side = np.linspace(-1, 1, 120)
+grid = np.stack(np.meshgrid(side, side), axis=-1).reshape(-1, 2).astype(np.float32)
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
+for ax, p in zip(axes, (0.0, 0.5)):
+    model = models[seed, p].eval()
+    with tinyalex.no_grad():
+        prob = F.softmax(model(dev(grid))).numpy()[:, 1].reshape(120, 120)
+    ax.contourf(side, side, prob, levels=[0, 0.5, 1], colors=["#f4c7a1", "#a9c8e8"])
+    ax.scatter(*x_train.T, c=np.where(y_train, "tab:blue", "tab:orange"), edgecolors="k", s=30)
+    ax.set_title(f"draw {seed}, dropout p = {p}")
+    ax.set_aspect("equal")
+plt.show()
+
+# %% [markdown]
+# Without dropout the network bends its boundary around the mislabelled points: lower training error, higher test
+# error. With dropout it fits the training points less tightly and its boundary is closer to the true quadrants, on
+# every draw here (on 40 points instead of 80 the outcome varies from draw to draw: a single small run is a noisy
+# measurement). In AlexNet the same trade made training "roughly double the number of iterations required to
+# converge", and was worth it: without dropout the network overfitted substantially.
+#
+# ## Exercises
+#
+# 1. Implement the paper's form: a function `paper_dropout(x, p, training, rng)` that only zeroes in training and
+#    multiplies by $1-p$ at test time. Check that its average over many masks matches its test output.
+# 2. In section 3, replace the softmax layer by a layer with a ReLU between two linear maps and compare the three
+#    rows again. Which one does the scaled network stay closest to?
+# 3. With $p = 0.5$, how many different thinned versions of fc6 (4096 units) are there?
+
+# %% [solution]
+def paper_dropout(x, p, training, rng):
+    if not training:
+        return x * (1 - p)
+    return x * (rng.random(x.shape) >= p)
+
+g = np.random.default_rng(7)
+xs = np.full((20000, 1), 3.0)
+print(f"1. mean over masks {paper_dropout(xs, 0.5, True, g).mean():.3f}, test output {paper_dropout(3.0, 0.5, False, g)}")
+
+W2 = rng.standard_normal((k, 6))
+W1 = rng.standard_normal((6, d))
+predictions = softmax(np.maximum((masks * x) @ W1.T, 0) @ W2.T)
+geometric = np.exp(np.log(predictions).mean(axis=0))
+geometric /= geometric.sum()
+scaled = softmax(np.maximum(W1 @ (0.5 * x), 0) @ W2.T)
+print("2. geometric", np.round(geometric, 4), "\n   arithmetic", np.round(predictions.mean(axis=0), 4),
+      "\n   scaled    ", np.round(scaled, 4), "\n   (no longer exact: the ReLU is not linear in the mask)")
+print(f"3. 2^4096, a number with {int(4096 * np.log10(2)) + 1} digits")

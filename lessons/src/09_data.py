@@ -1,0 +1,215 @@
+# %% [markdown]
+# # Lesson 9 — Data: rescaling, the mean image, crops, flips, fancy PCA and 10-crop testing
+#
+# The paper's preprocessing is deliberately small (Section 2): rescale every image so that its shorter side is 256,
+# cut out the central $256 \times 256$ square, subtract the mean image. Its data augmentation (Section 4.1) is where
+# the work is: random $224 \times 224$ crops with horizontal flips, and "fancy PCA" colour shifts. At test time it
+# averages ten crops.
+#
+# **You will learn**
+# - how tinyalex turns a folder of JPEGs of any size into fixed-size squares, and the mean image;
+# - what random crops and flips look like, and why they enlarge the training set "by a factor of 2048";
+# - fancy PCA: colour shifts along the principal components of the RGB values, shown before and after;
+# - the ten test-time crops, and the batches the `DataLoader` hands to the network.
+#
+# The lesson runs on the embedded data set of drawn shapes (generated on first use into `$TINYALEX_DATA`, a few
+# seconds), at a reduced size: images of 73 pixels and crops of 64, the paper's $256:224$ ratio. Set `DATA` to an
+# ImageNet-layout folder (`train/<wnid>/*.JPEG`, `val/...`) to look at real photographs instead, and `SIZE, CROP =
+# 256, 224` for the paper's sizes.
+
+# %%
+DATA = None             # None: the embedded shapes; or a folder with train/<class>/*.JPEG and val/<class>/...
+SIZE, CROP = 73, 64     # the paper: 256, 224
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
+
+from tinyalex.data import augment
+from tinyalex.data.dataset import PreparedDataset
+from tinyalex.data.decode import load_rgb_square
+from tinyalex.data.layouts import find_split
+from tinyalex.data.loader import DataLoader
+from tinyalex.data.prepare import prepare
+from tinyalex.data.synthetic import default_root, ensure_default_dataset
+
+plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5)})
+# photographs: JPEG keeps the notebook small
+%config InlineBackend.figure_formats = ["jpeg"]
+rng = np.random.default_rng(0)
+
+source = Path(DATA) if DATA else ensure_default_dataset(train_per_class=100, val_per_class=20, progress=False)
+listing = find_split(source, "train")                     # [(path, class id), ...]
+classes = sorted({wnid for _, wnid in listing})
+print(f"{len(listing)} training images in {len(classes)} classes: {', '.join(classes)}")
+
+def show_grid(images, titles=None, cols=8, size=1.4):
+    """Show uint8 or float images (H, W, 3) on a grid; floats are clipped to 0..255."""
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.1), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, img in enumerate(images):
+        ax = axes.ravel()[i]
+        ax.imshow(np.clip(img, 0, 255).astype(np.uint8))
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    plt.show()
+
+# %% [markdown]
+# ## 1. Rescale, then crop the centre
+#
+# The images come in all shapes. Every one is rescaled so that its *shorter* side is `SIZE`, and the central
+# `SIZE` x `SIZE` square is kept (what is cut off is the longer side's two ends). Here are the first images of a few
+# classes as stored, with their sizes, and after `load_rgb_square`:
+
+# %%
+firsts = [next(path for path, wnid in listing if wnid == c) for c in classes[:8]]
+originals = [np.asarray(Image.open(p).convert("RGB")) for p in firsts]
+show_grid(originals, [f"{o.shape[1]}x{o.shape[0]}" for o in originals])
+show_grid([load_rgb_square(p, SIZE) for p in firsts], [f"{SIZE}x{SIZE}" for _ in firsts])
+
+# %% [markdown]
+# The same images fill their squares differently: a wide image loses its left and right ends, a tall one its top
+# and bottom. The paper did nothing more to the pixels: no whitening, no per-image normalisation.
+#
+# `tinyalex prepare` (here called from Python) does this once for the whole set and stores the squares in one
+# memory-mappable array, together with the training set's mean image and the RGB covariance that fancy PCA needs.
+
+# %%
+prepared = Path(default_root()) / f"lesson09-{source.name}-{SIZE}"
+prepare(source, prepared, size=SIZE, progress=False)
+train = PreparedDataset(prepared, "train")
+print("images:", train.images.shape, train.images.dtype, "| labels:", train.labels.shape, "| classes:", len(train.class_names))
+
+# %% [markdown]
+# ## 2. The mean image
+#
+# "We did not pre-process the images in any other way, except for subtracting the mean activity over the training
+# set from each pixel." The mean image is the pixelwise average of all training squares. The network sees
+# `image - mean`, so that its inputs are centred on zero.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(6.5, 3))
+axes[0].imshow(train.mean.astype(np.uint8))
+axes[0].set_title("mean image")
+contrast = (train.mean - train.mean.min()) / np.ptp(train.mean)
+axes[1].imshow(contrast)
+axes[1].set_title("mean image, contrast stretched")
+for ax in axes:
+    ax.axis("off")
+plt.show()
+print("mean RGB value:", np.round(train.mean.reshape(-1, 3).mean(axis=0), 1))
+
+# %% [markdown]
+# The drawn shapes have random colours everywhere, so their mean is a flat grey; stretched, it shows only the noise
+# left by averaging a thousand images. ImageNet's mean image is a smooth brownish blur, a little brighter at the top
+# (the sky).
+#
+# ## 3. Random crops and flips
+#
+# "We extract random $224 \times 224$ patches (and their horizontal reflections) from the $256 \times 256$ images and
+# train our network on these extracted patches. This increases the size of our training set by a factor of 2048."
+# There are $32 \times 32$ offsets (the paper counts 32 per axis; $256 - 224 + 1 = 33$ exist) times 2 for the
+# mirror image: $32^2 \cdot 2 = 2048$. The patches are highly dependent, of course; the effect is still large:
+# without it the network "would have suffered from substantial overfitting". One image, eight random draws:
+
+# %%
+image = train.images[0]
+crops = augment.random_crop_flip(np.repeat(image[None], 8, axis=0), CROP, rng)
+show_grid([image] + list(crops), ["original"] + [f"crop {i + 1}" for i in range(8)], cols=9)
+
+# %% [markdown]
+# ## 4. Fancy PCA: shifting the colours
+#
+# The second augmentation changes the intensities of the RGB channels. With $\mathbf{p}_i$ and $\lambda_i$ the
+# eigenvectors and eigenvalues of the $3 \times 3$ covariance matrix of all training pixels' RGB values, every
+# pixel $I_{xy} = [I^R_{xy}, I^G_{xy}, I^B_{xy}]^T$ of an image gets the same shift
+#
+# $$ I_{xy} \leftarrow I_{xy} + [\mathbf{p}_1, \mathbf{p}_2, \mathbf{p}_3]\,[\alpha_1 \lambda_1, \alpha_2 \lambda_2, \alpha_3 \lambda_3]^T,
+#    \qquad \alpha_i \sim \mathcal{N}(0, 0.1^2), $$
+#
+# with the $\alpha_i$ drawn once per image, each time it is used. It moves the colour along the directions in which
+# natural colours vary most (mostly brightness, then warm/cool), capturing "that object identity is invariant to
+# changes in the intensity and color of the illumination"; the paper credits it with over 1% of top-1 error.
+#
+# The printed formula only makes sense with pixels on the 0..1 scale (with 0..255 pixels the eigenvalues are in the
+# thousands and the shift would be too); tinyalex reads it that way: on 0..255 pixels the shift is
+# $P(\alpha \odot \lambda)/255$ with $\lambda$ from the 0..255 covariance, the same shift in the 0..1 scale.
+
+# %%
+print("eigenvalues (0..255 scale):", np.round(train.eigvals, 1))
+print("eigenvectors (columns):\n", np.round(train.eigvecs, 3))
+print("standard deviation of the shift along p1, in 0..255 units:", round(0.1 * train.eigvals[0] / 255, 2))
+
+# %% [markdown]
+# On ImageNet the first component is close to $(1, 1, 1)/\sqrt 3$, brightness, with an eigenvalue several times the
+# others. The drawn shapes have uniformly random colours, so their three eigenvalues are nearly equal and no direction
+# dominates. Either way, with the paper's $\sigma = 0.1$ the shifts are a few intensity levels: hard to see. The
+# second grid uses $\sigma = 1$ to make them visible.
+
+# %%
+images = train.images[rng.choice(len(train), 6, replace=False)]
+for std in (0.1, 1.0):
+    shifted = augment.fancy_pca(images, train.eigvals, train.eigvecs, np.random.default_rng(1), std=std, scale=255)
+    show_grid(list(images) + list(shifted), [f"original {i + 1}" for i in range(6)] + [f"sigma {std}"] * 6, cols=6)
+
+# %% [markdown]
+# ## 5. Ten crops at test time
+#
+# "At test time, the network makes a prediction by extracting five $224 \times 224$ patches (the four corner
+# patches and the center patch) as well as their horizontal reflections (hence ten patches in all), and averaging
+# the predictions made by the network's softmax layer on the ten patches."
+
+# %%
+tens = augment.ten_crop(train.images[0], CROP)
+names = ["top left", "top right", "bottom left", "bottom right", "centre"]
+show_grid(list(tens), names + [f"{n}, flipped" for n in names], cols=5, size=1.6)
+
+# %% [markdown]
+# `augment.average_ten_crop` averages the ten softmax outputs of each image; `tinyalex evaluate --ten-crop` does the
+# whole thing, at the price of ten forward passes per image instead of one.
+#
+# ## 6. What the network receives
+#
+# The `DataLoader` puts it together: for each training batch a random crop and flip per image, a fancy-PCA shift,
+# the mean subtracted (cut and flipped like the crop), as float32 `(N, 3, CROP, CROP)`, built in background
+# threads while the network computes. Every random choice of epoch $e$, batch $b$ comes from a generator seeded
+# with `(seed, e, b)`, so a run is reproducible.
+
+# %%
+loader = DataLoader(train, batch_size=16, train=True, crop=CROP, seed=0, workers=1)
+x, y = next(iter(loader))
+print("x:", x.shape, x.dtype, " y:", y.shape, y.dtype)
+print(f"pixel values: mean {x.mean():.1f}, min {x.min():.1f}, max {x.max():.1f}")
+mean_crop = augment.center_crop(train.mean, CROP).astype(np.float32)
+shown = [x[i].transpose(1, 2, 0) + mean_crop for i in range(8)]      # add a mean back to look at them
+show_grid(shown, [train.class_names[c].split(",")[0] for c in y[:8]])
+
+# %% [markdown]
+# (Adding the centre crop of the mean back is only for display: the mean subtracted was cut at each crop's own
+# offset, so the pictures are faintly off where the mean image is not flat.)
+#
+# ## Exercises
+#
+# 1. How many distinct crops and flips does the loader draw from at `SIZE, CROP = 73, 64`? And at the paper's
+#    256 and 224, counting every possible offset?
+# 2. Compute the eigenvalues and eigenvectors yourself from a sample of training pixels (`np.cov`,
+#    `np.linalg.eigh`) and compare them with `train.eigvals`, `train.eigvecs`.
+# 3. Why is fancy PCA applied *per image* (one $\alpha$ for all its pixels) rather than per pixel?
+
+# %% [solution]
+print(f"1. {(SIZE - CROP + 1) ** 2 * 2} at {SIZE}/{CROP}; {(256 - 224 + 1) ** 2 * 2} at 256/224"
+      " (the paper's 2048 counts 32 offsets per axis)")
+
+pixels = train.images.reshape(-1, 3).astype(np.float64)
+values, vectors = np.linalg.eigh(np.cov(pixels, rowvar=False))
+order = values.argsort()[::-1]
+values, vectors = values[order], vectors[:, order]
+signs = np.sign((vectors * train.eigvecs).sum(axis=0))         # an eigenvector's sign is arbitrary
+print("2. eigenvalues equal:", np.allclose(values, train.eigvals, rtol=1e-6),
+      "| eigenvectors equal up to sign:", np.allclose(vectors * signs, train.eigvecs, atol=1e-6))
+print("3. It imitates a change of illumination, which tints the whole scene at once; per-pixel shifts would be"
+      " coloured noise, a different (and unrealistic) augmentation.")
