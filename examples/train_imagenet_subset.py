@@ -35,6 +35,7 @@ def main() -> None:
     args = parser.parse_args()
 
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     crop = SMALL_INPUT_SIZE if args.model == "small" else PAPER_INPUT_SIZE
     report = prepare(args.src, out / "data", classes=args.classes, train_per_class=args.per_class,
                      size=image_size_for(crop))

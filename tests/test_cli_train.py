@@ -76,6 +76,14 @@ def test_predict_prints_top5_and_reports_bad_files_without_stopping(run_dir, tmp
     assert lines[0] == str(good) and len(lines) == 6 and lines[1].lstrip().startswith("1.")
 
 
+def test_an_existing_run_is_never_overwritten(run_dir, capsys):
+    data, out = run_dir
+    before = (out / "last.npz").read_bytes()
+    assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "1", *TRAIN]) == 1
+    assert "already holds a run" in capsys.readouterr().err
+    assert (out / "last.npz").read_bytes() == before
+
+
 def test_errors_are_reported_clearly(tmp_path, capsys):
     assert main(["train", "--resume", "--out", str(tmp_path / "none"), "--quiet"]) == 1
     assert "does not exist" in capsys.readouterr().err

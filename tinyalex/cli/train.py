@@ -113,6 +113,9 @@ def open_data(options: dict[str, Any], crop: int, communicator: Any, device: str
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / (Path(args.data).name if args.data else "shapes10"))
     try:
+        if not args.resume and (out / "last.npz").exists():
+            raise CheckpointError(f"{out} already holds a run (last.npz): continue it with --resume, or choose "
+                                  "another --out (or delete that folder)")
         options = run_options(args, out)
         communicator = communicator_for(args)
         device = resolve_device(args.device)
