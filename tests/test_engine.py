@@ -375,3 +375,9 @@ def test_no_grad_in_one_thread_leaves_other_threads_recording():
     assert y.creator is not None
     y.backward()
     np.testing.assert_array_equal(x.grad, [2.0, 2.0, 2.0])
+
+
+def test_indexing_with_repeated_indices_adds_their_gradients_up(xp):
+    x = Tensor(xp.arange(4.0), requires_grad=True)
+    x[xp.asarray([0, 2, 0, 0])].sum().backward()
+    assert to_cpu(x.grad).tolist() == [3.0, 0.0, 1.0, 0.0]

@@ -64,16 +64,6 @@ def get_array_module(*arrays: Any) -> Any:
     return np
 
 
-def scatter_add(target: Any, index: Any, values: Any) -> None:
-    """target[index] += values, adding repeated indices up (np.add.at, or CuPy's scatter_add)."""
-    if is_cupy_array(target):
-        import cupyx
-
-        cupyx.scatter_add(target, index, values)
-    else:
-        np.add.at(target, index, values)
-
-
 def device_of(x: Any) -> str:
     """'cpu' or 'gpu:<id>' for an array."""
     if is_cupy_array(x):

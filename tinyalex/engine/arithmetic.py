@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tinyalex.backend import get_array_module, scatter_add
+from tinyalex.backend import get_array_module
 from tinyalex.engine.tensor import Function, Tensor, as_tensor
 
 
@@ -194,7 +194,7 @@ class GetItem(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         ga = xp.zeros(self.shape, dtype=gy.dtype)
-        scatter_add(ga, self.index, gy)  # indices may repeat
+        xp.add.at(ga, self.index, gy)  # adds up repeated indices (NumPy, and CuPy >= 13)
         return ga
 
 
