@@ -4,20 +4,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # files only: no display needed, safe in threads and on servers
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from tinyalex.data import atomic  # noqa: E402
+from tinyalex.data import atomic
 
 
 def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
     """Draw the per-epoch records of ``fit`` into ``path`` (written atomically)."""
     path = Path(path)
     epochs = [r["epoch"] for r in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    # a Figure outside pyplot: no display or global backend needed (safe in threads, on servers,
+    # and it leaves a notebook's inline plotting alone)
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
     left.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
     left.plot(epochs, [r["val_loss"] for r in history], "o-", label="validation")
     left.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
@@ -33,6 +33,5 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
     tmp = atomic.temp_path(path)
     with open(tmp, "wb") as f:
         fig.savefig(f, format="png", dpi=100)
-    plt.close(fig)
     atomic.replace(tmp, path)
     return path
