@@ -49,6 +49,14 @@ def test_figure1_draws_relu_solid_and_tanh_dashed_with_epochs_to_25_percent(tmp_
     assert png_size(path) == expected_size(fig)
 
 
+def test_save_png_can_reduce_a_figure_to_a_palette(tmp_path):
+    fig = plot_relu_tanh([{"epoch": 1, "train_accuracy": 0.5}], [{"epoch": 1, "train_accuracy": 0.4}])
+    path = save_png(fig, tmp_path / "small.png", colors=16)
+    with Image.open(path) as img:
+        assert img.mode == "P" and img.size == expected_size(fig)
+        assert len(img.getcolors()) <= 16
+
+
 # --- Figure 3 -------------------------------------------------------------------------------
 
 def test_kernel_tiles_scale_each_kernel_and_split_by_output_channel():

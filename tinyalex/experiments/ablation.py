@@ -276,7 +276,8 @@ def notes(results: list[dict[str, Any]], config: AblationConfig, data: str) -> s
     """What the table was measured on, what each variant changes and claims, and how to read it."""
     base = next((r for r in results if r["variant"] == "baseline"), results[0])
     model = f"{config.model} AlexNet" + (f", width {config.width}" if config.width is not None else "")
-    model += f", {config.init or 'its default'} initialisation"
+    model += (f", {config.init} initialisation" if config.init else
+              ", its default initialisation (small: He's with unit-scale pixels; alexnet: the paper's)")
     lines = [
         f"- Data: {data}.",
         f"- Model: {model}, {base['parameters']:,} parameters in the baseline.",

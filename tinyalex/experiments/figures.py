@@ -48,7 +48,7 @@ def write_model_figures(checkpoint: str | os.PathLike, out_dir: str | os.PathLik
     result = ModelFigures()
     result.paths["kernels"] = save_png(plot_model_kernels(model), out / "kernels.png")
     fig = neighbours_figure(model, train, test, info["crop"], queries, neighbours, gallery, seed, batch_size, device)
-    result.paths["neighbours"] = save_png(fig, out / "neighbours.png")
+    result.paths["neighbours"] = save_png(fig, out / "neighbours.png", colors=256)  # photos: keep the file small
     loader = DataLoader(test, batch_size, train=False, crop=info["crop"], device=device)
     matrix = confusion_matrix(*predict_labels(model, loader), len(test.class_names))
     result.paths["confusion"] = save_png(plot_confusion(matrix, test.class_names), out / "confusion.png")
