@@ -47,10 +47,11 @@ def mosaic(tiles: np.ndarray, columns: int, pad: int = 1, fill: float = 1.0) -> 
 
 
 def plot_kernels(weight: Any, towers: int = 2, columns: int | None = None) -> Figure:
-    """Figure 3: one panel per tower with its kernels in a grid (by default 16 to a row, as in the paper)."""
+    """Figure 3: one panel per tower with its kernels in a grid: by default 16 to a row, as in the
+    paper's 48 per tower, and in two rows (up to 6 in one) for smaller nets so the tiles stay large."""
     tiles = kernel_tiles(weight, towers)
     per_tower = tiles.shape[1]
-    columns = columns or min(16, per_tower)
+    columns = columns or min(per_tower, 16, max(6, math.ceil(per_tower / 2)))
     grids = [mosaic(t, columns) for t in tiles]
     height, width = grids[0].shape[:2]
     fig = new_figure(8, 0.6 + towers * (8 * height / width + 0.4))
