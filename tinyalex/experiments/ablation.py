@@ -286,7 +286,8 @@ def notes(results: list[dict[str, Any]], config: AblationConfig, data: str) -> s
         f"device {config.device}.",
         "- Errors: validation set, centre crop, after the last epoch. Δ = variant - baseline in percentage points: "
         "positive means taking the choice away hurt, as the paper's claim predicts. Training error is measured "
-        "while training (dropout and augmentation on).",
+        "while training (dropout and augmentation on). Time: wall-clock seconds of training and validation, "
+        "which depend on whatever else the machine was running.",
         "- The paper's numbers are for ImageNet (1.2 million images, 1000 classes, about 90 epochs). On a small set "
         "with a short budget the differences need not match them, in size or in sign: compare each Δ with the "
         "spread between two seeds (the `reseed` variant, when run) before reading anything into it.",
