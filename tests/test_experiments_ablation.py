@@ -135,6 +135,12 @@ def test_the_command_adds_a_variant_to_the_same_run(ablation, folder, capsys):
     assert "unknown variant" in capsys.readouterr().err
 
 
+def test_a_variant_that_diverges_is_a_row_of_the_table_not_a_crash(folder, tmp_path):
+    results = run_ablation(tmp_path, ["baseline"], tiny_config(folder, lr=1e8), progress=False)
+    assert "the loss became" in results[0]["diverged"] and results[0]["top1_error"] is None
+    assert "| baseline | diverged |" in (tmp_path / "results.md").read_text()
+
+
 # --- the table's arithmetic -------------------------------------------------------------------
 
 def history(train_errors, top1=0.5):

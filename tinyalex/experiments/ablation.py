@@ -121,7 +121,7 @@ class AblationConfig:
 
 
 def pick_variants(names: Iterable[str] | None) -> list[Variant]:
-    """The named variants (default: the seven of the brief), baseline first; unknown names are an error."""
+    """The named variants (default: the paper's seven), baseline first; unknown names are an error."""
     names = list(DEFAULT_VARIANTS if names is None else names)
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
