@@ -44,6 +44,21 @@ def test_resume_continues_with_the_saved_options(run_dir, tmp_path):
     assert len((copy / "metrics.csv").read_text().splitlines()) == 3
 
 
+def test_resume_names_the_options_it_ignores(run_dir, tmp_path, capsys):
+    _, out = run_dir
+    copy = tmp_path / "run"
+    copy.mkdir()
+    (copy / "last.npz").write_bytes((out / "last.npz").read_bytes())
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(copy), "--epochs", "2", "--lr", "0.5", "--batch-size", "10",
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "--lr 0.5 ignored: --resume continues the run with its own options (--lr 0.01)" in err
+    assert "--batch-size" not in err  # the saved value was typed again: nothing to say
+    meta = load_checkpoint(copy / "last.npz")["meta"]
+    assert meta["run"]["lr"] == 0.01 and meta["history"][-1]["lr"] == 0.01
+
+
 def test_evaluate_json_reports_centre_and_ten_crop_errors(run_dir, capsys):
     _, out = run_dir
     capsys.readouterr()

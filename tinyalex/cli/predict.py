@@ -7,13 +7,14 @@ import sys
 from dataclasses import asdict
 
 from tinyalex.backend import DeviceError
+from tinyalex.cli.options import integer
 from tinyalex.training import CheckpointError, predict_checkpoint
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a .npz written by `tinyalex train`")
     parser.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
-    parser.add_argument("--top", type=int, default=5, help="classes to show per image (default: 5)")
+    parser.add_argument("--top", type=integer(1), default=5, help="classes to show per image (default: 5)")
     parser.add_argument("--ten-crop", action="store_true", help="average the softmax over the paper's ten crops")
     parser.add_argument("--device", default="auto", choices=("cpu", "gpu", "auto"), help="default: auto")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line per image")

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from tinyalex.backend import DeviceError, resolve_device, to_device
+from tinyalex.cli.options import integer, number
 from tinyalex.data.errors import DataError
 from tinyalex.data.loader import DataLoader
 from tinyalex.models import PAPER_INPUT_SIZE, SMALL_INPUT_SIZE, AlexNet, alexnet_small
@@ -21,6 +22,9 @@ DEFAULT_BATCH = {"small": 64, "alexnet": 128}
 INPUT_SIZES = {"small": SMALL_INPUT_SIZE, "alexnet": PAPER_INPUT_SIZE}
 # Options a resumed run takes from its checkpoint (the others come from this command line).
 RUN_OPTIONS = ("data", "model", "batch_size", "lr", "momentum", "weight_decay", "patience", "seed", "init")
+# Run options whose default does not depend on the model (they stay None on the command line when not
+# given, so that a resumed run can tell what was typed).
+DEFAULTS = {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "patience": 3, "seed": 0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,20 +35,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=("alexnet", "small"),
                         help="the paper's net (224x224 crops) or the CPU-sized alexnet_small (64x64 crops); "
                         "default: small on the embedded data, alexnet otherwise")
-    parser.add_argument("--epochs", type=int, help="total epochs (default: 20 for small, 90 for alexnet)")
-    parser.add_argument("--batch-size", type=int,
+    parser.add_argument("--epochs", type=integer(1), help="total epochs (default: 20 for small, 90 for alexnet)")
+    parser.add_argument("--batch-size", type=integer(1),
                         help="images per step (paper and default for alexnet: 128; default for small: 64)")
-    parser.add_argument("--lr", type=float, default=0.01, help="initial learning rate (paper: 0.01)")
-    parser.add_argument("--momentum", type=float, default=0.9, help="paper: 0.9")
-    parser.add_argument("--weight-decay", type=float, default=0.0005, help="paper: 0.0005")
-    parser.add_argument("--patience", type=int, default=3,
-                        help="epochs without a lower validation error before the learning rate is divided by 10")
+    parser.add_argument("--lr", type=number(0, low_inclusive=False),
+                        help=f"initial learning rate (paper and default: {DEFAULTS['lr']})")
+    parser.add_argument("--momentum", type=number(0, 1), help=f"0 <= m < 1 (paper and default: {DEFAULTS['momentum']})")
+    parser.add_argument("--weight-decay", type=number(0),
+                        help=f"paper and default: {DEFAULTS['weight_decay']}")
+    parser.add_argument("--patience", type=integer(1),
+                        help="epochs without a lower validation error before the learning rate is divided by 10 "
+                        f"(default: {DEFAULTS['patience']})")
     parser.add_argument("--init", choices=("paper", "he"),
                         help="initial weights: the paper's N(0, 0.01) with biases of 1, or He's (see "
                         "tinyalex.models.alexnet_small); default: paper for alexnet, he for small")
     parser.add_argument("--device", default="auto", choices=("cpu", "gpu", "auto"), help="default: auto")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the weights, dropout and data order")
-    parser.add_argument("--workers", type=int, default=2, help="threads preparing batches")
+    parser.add_argument("--seed", type=integer(0),
+                        help=f"seeds the weights, dropout and data order (default: {DEFAULTS['seed']})")
+    parser.add_argument("--workers", type=integer(0), default=2,
+                        help="threads preparing batches (default: 2; 0: in the training thread)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run saved in OUT/last.npz with its own options (only --epochs, "
                         "--device and --workers are taken from this command line)")
@@ -62,13 +71,23 @@ def build_model(options: dict[str, Any], num_classes: int) -> AlexNet:
 
 
 def run_options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """The options that define the run: from the command line, or from the checkpoint when resuming."""
+    """The options that define the run: from the command line, or from the checkpoint when resuming
+    (then each option typed with a different value is named on stderr as ignored)."""
     options = {name: getattr(args, name) for name in RUN_OPTIONS}
     if options["data"] is not None:  # absolute, so that --resume works from any folder
         options["data"] = str(Path(options["data"]).resolve())
     if args.resume:
         saved = load_checkpoint(out / "last.npz")["meta"].get("run") or {}
+        for name in RUN_OPTIONS:
+            if name in saved and options[name] is not None and options[name] != saved[name]:
+                flag = "--" + name.replace("_", "-")
+                print(f"tinyalex train: note: {flag} {getattr(args, name)} ignored: --resume continues the run "
+                      f"with its own options ({flag} {saved[name]}); start a new run with another --out to "
+                      "change them", file=sys.stderr)
         options.update({name: saved[name] for name in RUN_OPTIONS if name in saved})
+    for name, value in DEFAULTS.items():
+        if options[name] is None:
+            options[name] = value
     if options["model"] is None:
         options["model"] = "small" if options["data"] is None else "alexnet"
     if options["batch_size"] is None:
@@ -128,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
                       workers=args.workers, prefetch=args.workers)
         train_loader = DataLoader(train_set, train=True, **loader)
         val_loader = DataLoader(val_set, train=False, **loader)
-        epochs = args.epochs or DEFAULT_EPOCHS[options["model"]]
+        epochs = args.epochs if args.epochs is not None else DEFAULT_EPOCHS[options["model"]]
         quiet = args.quiet or (communicator is not None and communicator.rank != 0)
         if not quiet:
             print(f"training {options['model']} ({model.num_parameters():,} parameters) on {len(train_set)} images "
