@@ -1,5 +1,8 @@
 """`tinyalex train / evaluate / predict` end to end on a tiny copy of the embedded shapes set."""
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 from training_helpers import run_workers, shapes_folder
@@ -108,6 +111,44 @@ def test_errors_are_reported_clearly(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path), "--quiet"]) == 1
     assert "neither a prepared set" in capsys.readouterr().err
+
+
+# Runs `tinyalex train` announcing each finished step on stdout, so that a test can signal it mid-epoch.
+ANNOUNCING_TRAIN = """
+import sys
+from tinyalex.cli.main import main
+from tinyalex.training.trainer import Trainer
+step = Trainer._step
+def announced(self, x, y, batch, interrupt):
+    result = step(self, x, y, batch, interrupt)
+    print("step", self.epoch, batch, flush=True)
+    return result
+Trainer._step = announced
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_mid_epoch_saves_a_resumable_checkpoint_and_prints_the_resume_command(run_dir, tmp_path):
+    data, _ = run_dir
+    out = tmp_path / "run"
+    child = subprocess.Popen([sys.executable, "-c", ANNOUNCING_TRAIN, "train", "--data", str(data), "--out", str(out),
+                              "--model", "small", "--batch-size", "2", "--epochs", "1", "--quiet"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        for line in child.stdout:
+            if line.split() == ["step", "0", "2"]:  # three of the fifteen steps of epoch 1 are done
+                child.send_signal(signal.SIGTERM)
+                break
+        _, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 128 + signal.SIGTERM, err
+    assert f"continue with: tinyalex train --resume --out {out}" in err and "Traceback" not in err
+    meta = load_checkpoint(out / "last.npz")["meta"]
+    assert meta["epoch"] == 0 and 3 <= meta["partial"]["batch"] < 15
+    assert f"interrupted at epoch 1, batch {meta['partial']['batch']}" in (out / "train.log").read_text()
+    assert main(["train", "--resume", "--out", str(out), "--quiet"]) == 0
+    assert load_checkpoint(out / "last.npz")["meta"]["epoch"] == 1
 
 
 def test_no_data_trains_on_the_embedded_default(tmp_path, monkeypatch):

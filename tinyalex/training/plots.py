@@ -30,8 +30,6 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    tmp = atomic.temp_path(path)
-    with open(tmp, "wb") as f:
+    with atomic.writing(path) as tmp, open(tmp, "wb") as f:
         fig.savefig(f, format="png", dpi=100)
-    atomic.replace(tmp, path)
     return path
