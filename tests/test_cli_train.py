@@ -35,6 +35,38 @@ def test_train_writes_checkpoints_metrics_and_curves(run_dir):
     assert meta["run"]["batch_size"] == 10 and meta["model"]["input_size"] == 64
 
 
+def test_the_run_folder_has_a_readable_config_and_a_log_that_survives_quiet(run_dir):
+    data, out = run_dir
+    config = json.loads((out / "config.json").read_text())
+    assert config == {**config, "data": str(data), "model": "small", "epochs": 1, "batch_size": 10, "lr": 0.01,
+                      "momentum": 0.9, "weight_decay": 0.0005, "patience": 3, "seed": 0, "workers": 2,
+                      "device": "cpu", "quiet": True, "progress": "auto", "resume": False, "out": str(out)}
+    log = (out / "train.log").read_text().splitlines()
+    assert "training small (" in log[0] and "epoch 1/1: train loss" in log[1]
+    assert "waiting for data" in log[1] and "computing" in log[1] and "validating" in log[1]
+
+
+def test_metrics_split_the_time_between_waiting_for_data_computing_and_validating(run_dir):
+    _, out = run_dir
+    header, row = (line.split(",") for line in (out / "metrics.csv").read_text().splitlines())
+    values = dict(zip(header, row))
+    parts = [float(values[k]) for k in ("data_seconds", "compute_seconds", "val_seconds")]
+    assert all(p > 0 for p in parts) and sum(parts) <= float(values["seconds"]) * 1.001
+
+
+@pytest.mark.parametrize("progress,bars", [("none", False), ("auto", False), ("bar", True)])
+def test_progress_none_prints_epoch_lines_without_bars(run_dir, tmp_path, capsys, progress, bars):
+    data, _ = run_dir  # under capsys the output is not a terminal: auto means no bars
+    capsys.readouterr()
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--model", "small",
+                 "--batch-size", "10", "--progress", progress]) == 0
+    captured = capsys.readouterr()
+    assert ("\r" in captured.err) == bars
+    lines = captured.out.splitlines()
+    assert lines[0].startswith("training small") and lines[1].startswith("epoch 1/1: train loss")
+    assert lines[2].startswith("done: best validation top-1 error") and len(lines) == 3
+
+
 def test_resume_continues_with_the_saved_options(run_dir, tmp_path):
     data, out = run_dir
     copy = tmp_path / "run"
