@@ -1,5 +1,6 @@
 """`tinyalex train / evaluate / predict` end to end on a tiny copy of the embedded shapes set."""
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -124,6 +125,47 @@ def test_predict_prints_top5_and_reports_bad_files_without_stopping(run_dir, tmp
     assert "broken.jpg" in captured.err and "not a readable image" in captured.err
     lines = captured.out.splitlines()
     assert lines[0] == str(good) and len(lines) == 6 and lines[1].lstrip().startswith("1.")
+
+
+def test_predict_takes_folders_recursively(run_dir, tmp_path, capsys):
+    data, out = run_dir
+    folder = tmp_path / "photos"
+    (folder / "deeper" / "deepest").mkdir(parents=True)
+    (folder / ".hidden").mkdir()
+    stars = sorted((data / "val" / "star").iterdir())
+    shutil.copy(stars[0], folder / "b.JPEG")
+    shutil.copy(stars[1], folder / "deeper" / "deepest" / "a.jpeg")
+    shutil.copy(stars[1], folder / ".hidden" / "c.jpg")
+    (folder / "notes.txt").write_text("not an image")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    capsys.readouterr()
+    assert main(["predict", str(out / "last.npz"), str(folder), "--top", "1", "--json"]) == 0
+    paths = [json.loads(line)["path"] for line in capsys.readouterr().out.splitlines()]
+    assert paths == [str(folder / "b.JPEG"), str(folder / "deeper" / "deepest" / "a.jpeg")]
+    assert main(["predict", str(out / "last.npz"), str(empty), str(folder / "b.JPEG")]) == 1
+    captured = capsys.readouterr()
+    assert f"{empty}: no image files in this folder or below it" in captured.err
+    assert captured.out.splitlines()[0] == str(folder / "b.JPEG")
+
+
+@pytest.mark.filterwarnings("ignore:skipping")
+def test_evaluate_json_counts_the_files_it_skipped(run_dir, tmp_path, capsys):
+    data, out = run_dir
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    (copy / "val" / "star" / "broken.JPEG").write_bytes(b"not a jpeg")
+    prepared = tmp_path / "prepared"
+    assert main(["prepare", str(copy), "--out", str(prepared), "--size", "73", "--quiet"]) == 0
+    for where in (copy, prepared):  # decoded on the fly, and prepared (prepare skipped it)
+        capsys.readouterr()
+        assert main(["evaluate", str(out / "last.npz"), "--data", str(where), "--json", "--center-only"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["images"] == 20 and result["skipped"] == 1
+        assert result["skipped_files"][0]["path"].endswith("broken.JPEG")
+        assert "not a readable image" in result["skipped_files"][0]["reason"]
+    assert main(["evaluate", str(out / "last.npz"), "--data", str(copy), "--center-only"]) == 0
+    assert "skipped 1 file(s) of the split" in capsys.readouterr().out
 
 
 def test_an_existing_run_is_never_overwritten(run_dir, capsys):

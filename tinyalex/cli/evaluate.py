@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--center-only", action="store_true", help="skip the ten-crop pass (10x cheaper)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object: top1_error, top5_error (fractions; ten-crop unless "
-                        "--center-only), images, and each pass under 'center' and 'ten_crop'")
+                        "--center-only), images, skipped (files of the split not scored) and skipped_files, "
+                        "and each pass under 'center' and 'ten_crop'")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,4 +42,10 @@ def run(args: argparse.Namespace) -> int:
             r = results[name]
             print(f"  {label}: top-1 error {r['top1_error']:.2%}, top-5 error {r['top5_error']:.2%}, "
                   f"loss {r['loss']:.4f}")
+    if results["skipped"]:
+        print(f"  skipped {results['skipped']} file(s) of the split:")
+        for entry in results["skipped_files"][:10]:
+            print(f"    {entry['path']}: {entry['reason']}")
+        if results["skipped"] > 10:
+            print("    ... (all of them with --json)")
     return 0

@@ -38,6 +38,9 @@ class PreparedDataset:
         self.images = np.load(self.root / f"{split}_images.npy", mmap_mode="r")
         self.labels = np.load(self.root / f"{split}_labels.npy")
         self.paths: list[str] = json.loads((self.root / f"{split}_paths.json").read_text(encoding="utf-8"))
+        # the files of this split that prepare left out, and why (older sets lack "split": read from the path)
+        self.skipped = {s["path"]: s["reason"] for s in meta["skipped"]
+                        if s.get("split", split if split in Path(s["path"]).parts else None) == split}
         self.mean = np.load(self.root / "mean.npy")
         with np.load(self.root / "pca.npz") as pca:
             self.cov, self.eigvals, self.eigvecs = pca["cov"], pca["eigvals"], pca["eigvecs"]

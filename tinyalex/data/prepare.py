@@ -64,12 +64,13 @@ class PrepareReport:
 
 @dataclass
 class Plan:
-    """The images chosen for each split, their labels, and the class list."""
+    """The images chosen for each split, their labels, the class list, and per split the entries
+    that cannot become labelled images (path, reason)."""
 
     src: Path
     wnids: list[str]
     items: dict[str, list[tuple[Path, int]]]
-    listing_skips: list[tuple[str, str]]
+    listing_skips: dict[str, list[tuple[str, str]]]
 
 
 def prepare(src: str | os.PathLike, out: str | os.PathLike, classes: int | list[str] | None = None,
@@ -119,11 +120,12 @@ def kept_so_far(command: str) -> str:
 def build(plan: Plan, out: Path, size: int, workers: int | None, progress: bool, state: dict,
           fingerprint: str, seed: int) -> PrepareReport:
     """Decode every split (resuming from ``state``), compute the statistics, write the final files."""
-    skipped = list(plan.listing_skips)
+    skipped: list[tuple[str, str, str]] = []  # (path, reason, split)
     counts = {}
     for split, items in plan.items.items():
         bad = decode_split(out, split, items, size, workers, progress, state)
-        skipped += [(str(items[i][0]), reason) for i, reason in sorted(bad.items())]
+        skipped += [(path, reason, split) for path, reason in plan.listing_skips[split]]
+        skipped += [(str(items[i][0]), reason, split) for i, reason in sorted(bad.items())]
         counts[split] = finish_split(out, split, plan, bad, size, state)
     if counts["train"] == 0:
         raise DataError(f"no training image of {plan.src} could be decoded; see the skipped files")
@@ -137,11 +139,11 @@ def build(plan: Plan, out: Path, size: int, workers: int | None, progress: bool,
     atomic.write_json(out / "meta.json", {
         "format": FORMAT, "fingerprint": fingerprint, "src": str(plan.src.resolve()), "size": size,
         "wnids": plan.wnids, "class_names": [names[w] for w in plan.wnids], "counts": counts,
-        "seed": seed, "skipped": [{"path": p, "reason": r} for p, r in skipped],
+        "seed": seed, "skipped": [{"path": p, "reason": r, "split": s} for p, r, s in skipped],
     })
     for leftover in out.glob("*.partial"):
         leftover.unlink()
-    return PrepareReport(out, counts, skipped)
+    return PrepareReport(out, counts, [(p, r) for p, r, _ in skipped])
 
 
 def command_line(src: Path, out: Path, classes: int | list[str] | None, seed: int,
@@ -191,10 +193,11 @@ def make_plan(src: Path, classes: int | list[str] | None, seed: int,
     for split, cap in per_class.items():
         if cap is not None and cap < 1:
             raise DataError(f"images per class for {split} must be at least 1, got {cap}")
-    listing_skips: list[tuple[str, str]] = []
-    found = {"train": find_split(src, "train", listing_skips)}
+    listing_skips: dict[str, list[tuple[str, str]]] = {"train": []}
+    found = {"train": find_split(src, "train", listing_skips["train"])}
     if has_split(src, "val"):
-        found["val"] = find_split(src, "val", listing_skips)
+        listing_skips["val"] = []
+        found["val"] = find_split(src, "val", listing_skips["val"])
     available = sorted({wnid for _, wnid in found["train"]})
     wnids = choose_classes(available, classes, seed)
     index = {wnid: k for k, wnid in enumerate(wnids)}

@@ -152,6 +152,16 @@ def check_same_model(path: str | os.PathLike, saved: dict[str, Any] | None, conf
     raise CheckpointError(f"{path} is a checkpoint of another model: {differences}")
 
 
+def data_of(path: str | os.PathLike, checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The data description and mean image a checkpoint needs for evaluate and predict, or CheckpointError."""
+    info = checkpoint["meta"].get("data")
+    needed = ("wnids", "size", "crop")
+    if not isinstance(info, dict) or any(key not in info for key in needed) or checkpoint["mean"] is None:
+        raise CheckpointError(f"{path} does not describe its data (classes, image size, mean image): evaluate and "
+                              "predict need a checkpoint written by `tinyalex train`")
+    return info
+
+
 def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[AlexNet, dict[str, Any]]:
     """Rebuild the saved AlexNet from its config, load its weights, move it to ``device`` in eval mode.
 
