@@ -168,6 +168,21 @@ def test_evaluate_json_counts_the_files_it_skipped(run_dir, tmp_path, capsys):
     assert "skipped 1 file(s) of the split" in capsys.readouterr().out
 
 
+def test_evaluate_refuses_data_with_other_classes_or_image_size(run_dir, tmp_path, capsys):
+    data, out = run_dir
+    fewer = tmp_path / "fewer"
+    shutil.copytree(data, fewer)
+    for split in ("train", "val"):
+        shutil.rmtree(fewer / split / "star")
+    smaller = tmp_path / "smaller"
+    assert main(["prepare", str(data), "--out", str(smaller), "--size", "40", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "last.npz"), "--data", str(fewer)]) == 1
+    assert "the checkpoint was trained on ['checkerboard'" in capsys.readouterr().err
+    assert main(["evaluate", str(out / "last.npz"), "--data", str(smaller)]) == 1
+    assert f"{smaller} holds 40px images; the checkpoint was trained on 73px" in capsys.readouterr().err
+
+
 def test_an_existing_run_is_never_overwritten(run_dir, capsys):
     data, out = run_dir
     before = (out / "last.npz").read_bytes()
