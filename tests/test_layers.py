@@ -16,7 +16,7 @@ def small_net(seed=0):
         nn.MaxPool2d(3, 2),
         nn.Conv2d(4, 6, (2, 1), groups=2, rng=seed + 1),
         nn.Flatten(),
-        nn.Dropout(0.5, rng=seed + 2),
+        nn.Dropout(0.5, seed=seed + 2),
         nn.Linear(12, 5, rng=seed + 3),
     )
 

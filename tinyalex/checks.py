@@ -89,10 +89,10 @@ def _pool(rng, shape, kernel, stride=None, padding=0) -> Check:
 
 
 def _fixed_mask_dropout(layer: nn.Dropout) -> Callable:
-    """The layer with its generator reseeded on every call, so each call draws the same mask."""
+    """The layer with its step counter rewound on every call, so each call draws the same mask."""
 
     def fn(x):
-        layer.rng = np.random.default_rng(0)
+        layer.step = 0
         return layer(x)
 
     return fn
@@ -122,7 +122,7 @@ def all_checks(seed: int = 0) -> list[Check]:
     rng = np.random.default_rng(seed)
     r = rng.standard_normal
     labels = np.array([1, 0, 3])
-    dropout = nn.Dropout(0.3)
+    dropout = nn.Dropout(0.3, seed=seed)
     return [
         _conv(rng, (2, 3, 5, 5), (4, 3, 3, 3)),
         _conv(rng, (1, 4, 7, 6), (6, 2, 3, 2), stride=2, padding=1, groups=2),
@@ -133,7 +133,7 @@ def all_checks(seed: int = 0) -> list[Check]:
         _lrn(rng, (1, 6, 3, 2), 4, beta=0.6, k=1.0),
         _pool(rng, (2, 2, 7, 7), 3, 2),
         _pool(rng, (1, 3, 5, 4), (2, 3), (1, 2), 1),
-        _op("dropout", lambda x: F.dropout(x, 0.5, True, np.random.default_rng(0)), {"x": r((4, 5))}, "p 0.5"),
+        _op("dropout", lambda x: F.dropout(x, 0.5, True, seed=0), {"x": r((4, 5))}, "p 0.5"),
         _op("linear", F.linear, {"x": r((3, 5)), "w": r((4, 5)), "b": r(4)}),
         _op("flatten", F.flatten, {"x": r((2, 3, 2, 2))}),
         _op("softmax_cross_entropy", lambda z: F.softmax_cross_entropy(z, labels), {"z": r((3, 5)) * 3}),
