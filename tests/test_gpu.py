@@ -175,8 +175,8 @@ def test_two_towers_placed_on_devices_equal_the_grouped_model(devices):
 
 
 def test_nccl_trains_like_numpy_on_one_gpu(tmp_path):
-    """One NCCL worker under mpirun (a single GPU cannot host two NCCL ranks): the unique id
-    travels by MPI, the parameters are broadcast and the gradients all-reduced through NCCL."""
+    """One NCCL worker under mpirun: the unique id travels by MPI, the parameters are broadcast and the
+    gradients all-reduced through NCCL."""
     missing = mpirun_missing()
     if missing:
         pytest.skip(missing)
@@ -186,4 +186,21 @@ def test_nccl_trains_like_numpy_on_one_gpu(tmp_path):
     with np.load(tmp_path / "nccl.npz") as saved:
         trained = dict(saved)
     for name, expected in train().items():
+        assert_close(trained[name], expected, FLOAT64_RTOL, name)
+
+
+@pytest.mark.parametrize("workers, rows", [(2, 8), (3, 2)])
+def test_nccl_ranks_sharing_one_gpu_train_like_one_worker(tmp_path, workers, rows):
+    """Several NCCL ranks on the one GPU (TINYALEX_NCCL_SHARE_GPU=1: NCCL's socket transport), dropout on;
+    on 2 rows one of 3 ranks holds no rows. They must end where one worker on the whole batch ends."""
+    missing = mpirun_missing()
+    if missing:
+        pytest.skip(missing)
+    result = run_mpi(workers, str(HELPERS), "train", str(tmp_path / "nccl.npz"), "gpu", str(rows),
+                     env={"TINYALEX_NCCL_SHARE_GPU": "1"})
+    assert result.returncode == 0, f"mpirun failed:\n{result.stdout}\n{result.stderr}"
+    assert all(f"rank {r} of {workers} on gpu:0: trained" in result.stdout for r in range(workers))
+    with np.load(tmp_path / "nccl.npz") as saved:
+        trained = dict(saved)
+    for name, expected in train(rows=rows).items():
         assert_close(trained[name], expected, FLOAT64_RTOL, name)
