@@ -6,7 +6,7 @@ import tinyalex
 from tinyalex import Function, GradcheckError, gradcheck, nn
 from tinyalex import functional as F
 from tinyalex.backend import get_array_module
-from tinyalex.checks import all_checks
+from tinyalex.checks import all_checks, paper_checks
 
 
 class Cube(Function):
@@ -136,6 +136,12 @@ def test_every_check_of_the_command_line_passes(check):
 def test_every_check_passes_on_the_gpu():
     for check in all_checks(seed=1):
         check.run("gpu")
+
+
+@pytest.mark.gpu
+def test_the_paper_sized_layers_pass_directionally_on_the_gpu():
+    for check in paper_checks(seed=1):
+        assert check.run("gpu", directional=True) < 1e-6, check.name
 
 
 def test_the_default_eps_sees_a_backward_off_by_one_percent():

@@ -95,7 +95,8 @@ def test_a_plain_iterable_is_cut_after_loading():
     class Comm:
         rank, size = 1, 2
 
-    assert [(x.tolist(), y.tolist()) for x, y in worker_batches(batches, Comm())] == [([2, 3, 4], [2, 3, 4]), ([0], [0])]
+    cut = [(x.tolist(), y.tolist()) for x, y in worker_batches(batches, Comm())]
+    assert cut == [([2, 3, 4], [2, 3, 4]), ([0], [0])]
     ten = [(np.arange(20), np.arange(2))]  # two images of ten crops: crops stay with their image
     assert [x.tolist() for x, _ in worker_batches(ten, Comm(), rows_per_item=10)] == [list(range(10, 20))]
 

@@ -174,9 +174,10 @@ def paper_checks(seed: int = 0) -> list[Check]:
     Element by element these would take millions of evaluations; `tinyalex gradcheck --directional`
     checks them along one random direction each, which catches an index that only goes wrong at
     full size (96 channels in LRN's window, conv2's two groups of 48). LRN uses alpha 0.5 for the
-    reason given above; pooling's distinct inputs are 0.001 apart, so that the sums the check
-    differences stay small enough for float64 to resolve the change; fc6 and fc7 (37.7 and 16.8 million weights, hundreds of MiB in float64)
-    are left out: they are plain matrix products, checked at small size.
+    reason given above. Pooling's distinct inputs are 0.001 apart: with values in the thousands, the
+    sums the check subtracts would lose in float64 rounding the small change it measures. fc6 and
+    fc7 (37.7 and 16.8 million weights, hundreds of MiB in float64) are left out: they are plain
+    matrix products, checked at small size.
     """
     rng = np.random.default_rng(seed)
     r = rng.standard_normal
