@@ -1,11 +1,13 @@
 """Helpers for the data-parallel tests: launching mpirun, and the worker programs it runs.
 
 Run as a script under mpirun: `python tests/parallel_helpers.py collectives`,
-`python tests/parallel_helpers.py train OUT.npz [DEVICE]` or `... fit OUT_DIR`; each worker exits
-non-zero on failure.
+`python tests/parallel_helpers.py train OUT.npz [DEVICE [ROWS]]` or `... fit OUT_DIR [IMAGES]` (with 17
+images each worker writes the indices it loaded to OUT_DIR.loaded-RANK.json); each worker exits non-zero
+on failure.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # data_fixtures, when run as a script
 HELPERS = Path(__file__).resolve()
 
-# The data-parallel training run compared against one worker: a small AlexNet, a global batch of 8.
+# The data-parallel training run compared against one worker: a small AlexNet with dropout, a global batch of 8.
 GLOBAL_BATCH, STEPS, SEED = 8, 3, 0
 
 # Gradients are compared in float64. Where two inputs of a max-pooling window are equal to within
@@ -56,73 +58,101 @@ def mpirun_missing() -> str | None:
     return None
 
 
-def run_mpi(n: int, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+def run_mpi(n: int, *args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
     """`mpirun -n n python ARGS...` with this Python, allowed to run as root and on few cores."""
     version = subprocess.run(["mpirun", "--version"], capture_output=True, text=True).stdout
     flags = ["--oversubscribe"] if "Open MPI" in version else []
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), **(env or {}))
     command = ["mpirun", "-n", str(n), *flags, sys.executable, *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
 
 
-def global_batch() -> tuple[np.ndarray, np.ndarray]:
+def global_batch(rows: int = GLOBAL_BATCH) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(SEED + 1)
-    return rng.standard_normal((GLOBAL_BATCH, 3, 64, 64)).astype(np.float32), rng.integers(0, 10, GLOBAL_BATCH)
+    return rng.standard_normal((rows, 3, 64, 64)).astype(np.float32), rng.integers(0, 10, rows)
 
 
-def train(communicator=None, device: str = "cpu") -> dict[str, np.ndarray]:
-    """STEPS momentum-SGD steps of a dropout-free small AlexNet, in float64, on the global batch; returns its state.
+def train(communicator=None, device: str = "cpu", rows: int = GLOBAL_BATCH, dropout: float = 0.5) -> dict:
+    """STEPS momentum-SGD steps of a small AlexNet (dropout on), in float64, on one global batch; returns its state.
 
-    With a communicator, this worker takes the contiguous shard `rank` of the batch and averages
-    gradients with the others before each step, as the trainer does. Dropout is off because each
-    worker draws masks for its own shard from its own generator, while one worker draws one mask
-    for the whole batch: the networks would differ by chance, not by a bug.
+    With a communicator, this worker takes its contiguous shard of the batch (maybe none) and takes
+    part in each step as the trainer's `_worker_step` does: its dropout masks are those of its
+    global rows, and the gradients are averaged over workers weighted by their rows.
     """
+    from tinyalex.backend import to_device
     from tinyalex.functional import softmax_cross_entropy
     from tinyalex.models import alexnet_small
     from tinyalex.optim import MomentumSGD
+    from tinyalex.parallel.data_parallel import (
+        average_gradients, global_rows, set_first_row, shard_range, skip_dropout,
+    )
 
-    model = in_float64(alexnet_small(seed=SEED, dropout=0.0)).to(device)
+    model = in_float64(alexnet_small(seed=SEED, dropout=dropout)).to(device)
     optimizer = MomentumSGD(model.parameters(), lr=0.05)
-    x, y = global_batch()
+    x, y = global_batch(rows)
     x = x.astype(np.float64)
     if communicator is not None:
-        start, stop = (GLOBAL_BATCH * r // communicator.size for r in (communicator.rank, communicator.rank + 1))
+        start, stop = shard_range(rows, communicator.rank, communicator.size)
         x, y = x[start:stop], y[start:stop]
         communicator.broadcast([p.data for p in model.parameters()], root=0)
-    from tinyalex.backend import to_device
-
     x, y = to_device(x, device), to_device(y, device)
     for _ in range(STEPS):
         model.zero_grad()
-        softmax_cross_entropy(model(x), y).backward()
-        if communicator is not None:
-            communicator.allreduce_mean([p.grad for p in model.parameters()])
+        if communicator is None:
+            softmax_cross_entropy(model(x), y).backward()
+        else:
+            first_row, total = global_rows(len(y), communicator, device)
+            if len(y):
+                set_first_row(model, first_row)
+                softmax_cross_entropy(model(x), y).backward()
+            else:
+                skip_dropout(model)
+            average_gradients(model.parameters(), len(y), total, communicator)
         optimizer.step()
     return model.state_dict()
 
 
-def fit_small(out_dir: str, communicator=None) -> None:
-    """One epoch of the real trainer on 8 random images in batches of 4; float64, dropout off (see `train`)."""
+class RecordingDataset:
+    """An in-memory data set that records which indices it was asked to load."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset, self.loaded = dataset, []
+
+    def __getattr__(self, name):
+        return getattr(self.dataset, name)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def load_batch(self, indices):
+        self.loaded.append(np.asarray(indices).tolist())
+        return self.dataset.load_batch(indices)
+
+
+def fit_small(out_dir: str, communicator=None, images: int = 8, batch: int = 4, dropout: float = 0.0):
+    """One epoch of the real trainer on random images in float64; returns the training set (it records
+    which images were loaded). 17 images in batches of 8 leave a last batch of 1: an empty shard."""
     from data_fixtures import ArrayDataset
     from tinyalex.data import DataLoader
     from tinyalex.models import alexnet_small
     from tinyalex.optim import MomentumSGD
     from tinyalex.training import fit
 
-    images = np.random.default_rng(SEED + 2).integers(0, 256, (8, 72, 72, 3), dtype=np.uint8)
-    data = ArrayDataset(images, np.arange(8) % 10)
-    model = in_float64(alexnet_small(seed=SEED, dropout=0.0))
-    loader = DataLoader(data, batch_size=4, crop=64, seed=SEED, prefetch=0)
-    val = DataLoader(data, batch_size=4, crop=64, train=False, prefetch=0)
+    pixels = np.random.default_rng(SEED + 2).integers(0, 256, (images, 72, 72, 3), dtype=np.uint8)
+    labels = np.arange(images) % 10
+    data, val_data = RecordingDataset(ArrayDataset(pixels, labels)), ArrayDataset(pixels, labels)
+    model = in_float64(alexnet_small(seed=SEED, dropout=dropout))
+    loader = DataLoader(data, batch_size=batch, crop=64, seed=SEED, prefetch=0)
+    val = DataLoader(val_data, batch_size=batch, crop=64, train=False, prefetch=0)
     fit(model, loader, val, MomentumSGD(model.parameters(), lr=0.05), epochs=1, out_dir=out_dir,
         communicator=communicator, quiet=True)
+    return data
 
 
 def _collectives() -> None:
-    """allreduce_mean and broadcast on arrays of several shapes and both float widths."""
+    """allreduce_sum, allreduce_mean and broadcast on arrays of several shapes and both float widths."""
     from tinyalex.parallel.distributed import MPICommunicator, from_environment
 
     comm = from_environment("cpu")
@@ -133,6 +163,9 @@ def _collectives() -> None:
     mean_factor = (size + 1) / 2  # the mean of 1..size
     np.testing.assert_array_equal(arrays[0], np.full((3, 4), mean_factor, np.float32))
     np.testing.assert_allclose(arrays[1], np.arange(5) * mean_factor)
+    summed = [np.full(3, rank + 1.0, np.float32)]
+    comm.allreduce_sum(summed)
+    np.testing.assert_array_equal(summed[0], np.full(3, size * (size + 1) / 2, np.float32))
     wide = [np.array([rank, 10.0 * rank], np.float64)]
     comm.allreduce_mean(wide)
     np.testing.assert_allclose(wide[0], [(size - 1) / 2, 10 * (size - 1) / 2])
@@ -144,21 +177,25 @@ def _collectives() -> None:
     print(f"rank {rank} of {size}: collectives ok")
 
 
-def _train(out: str, device: str = "cpu") -> None:
+def _train(out: str, device: str = "cpu", rows: str = str(GLOBAL_BATCH)) -> None:
     from tinyalex.parallel.distributed import from_environment
 
     comm = from_environment(device)
-    state = train(comm, comm.device)
+    state = train(comm, comm.device, int(rows))
     if comm.rank == 0:
         np.savez(out, **state)
     print(f"rank {comm.rank} of {comm.size} on {comm.device}: trained")
 
 
-def _fit(out_dir: str) -> None:
+def _fit(out_dir: str, images: str = "8") -> None:
     from tinyalex.parallel.distributed import from_environment
 
     comm = from_environment("cpu")
-    fit_small(out_dir, comm)
+    if images == "8":
+        fit_small(out_dir, comm)
+    else:  # the uneven case: a last batch of 1, dropout on
+        data = fit_small(out_dir, comm, images=int(images), batch=8, dropout=0.5)
+        Path(f"{out_dir}.loaded-{comm.rank}.json").write_text(json.dumps([i for batch in data.loaded for i in batch]))
     print(f"rank {comm.rank} of {comm.size}: fitted")
 
 

@@ -84,3 +84,49 @@ def test_command_line_entry_point():
     helped = subprocess.run([sys.executable, "-m", "tinyalex", "gradcheck", "--help"], capture_output=True, text=True,
                             timeout=120)
     assert helped.returncode == 0 and "--device" in helped.stdout
+
+
+def test_directional_adds_the_paper_sized_layers_and_passes(capsys):
+    assert main(["gradcheck", "--device", "cpu", "--directional", "alexnet.norm1", "alexnet.conv2", "nn.Linear"]) == 0
+    out = capsys.readouterr().out
+    rows = table_rows(out)
+    assert [row.split()[0] for row in rows] == ["nn.Linear", "alexnet.norm1", "alexnet.conv2"]
+    assert "x 1x96x55x55" in rows[1] and "groups=2" in rows[2]
+    assert "3 of 3 checks passed on cpu (float64, one random direction each)" in out
+    assert main(["gradcheck", "--device", "cpu", "alexnet.conv2"]) == 1  # element by element they are not offered
+    assert "no check matches alexnet.conv2" in capsys.readouterr().out
+
+
+def test_every_paper_sized_layer_passes_directionally():
+    names = [check.name for check in checks.paper_checks()]
+    assert names == ["alexnet.conv1", "alexnet.norm1", "alexnet.pool1", "alexnet.conv2", "alexnet.norm2",
+                     "alexnet.pool2", "alexnet.conv3", "alexnet.conv4", "alexnet.conv5", "alexnet.pool5", "alexnet.fc8"]
+    for check in checks.paper_checks():
+        assert check.run("cpu", directional=True) < 1e-6, check.name
+
+
+def test_directional_fails_a_wrong_backward_in_a_full_size_grouped_convolution(capsys, monkeypatch):
+    """conv2's weight gradient with its two towers' halves swapped: right shapes, wrong numbers."""
+    from tinyalex.ops import conv2d
+
+    right = conv2d.Conv2d.backward
+
+    def swapped_towers(self, gy):
+        gx, gw, *rest = right(self, gy)
+        half = gw.shape[0] // 2
+        return (gx, np.concatenate([gw[half:], gw[:half]]), *rest)
+
+    monkeypatch.setattr(conv2d.Conv2d, "backward", swapped_towers)
+    assert main(["gradcheck", "--device", "cpu", "--directional", "alexnet.conv2"]) == 1
+    out = capsys.readouterr().out
+    assert table_rows(out)[0].split()[-1] == "FAIL"
+    assert "FAIL alexnet.conv2" in out and "directional derivative along a random direction" in out
+
+
+def test_directional_flag_fails_a_broken_user_check(capsys, monkeypatch):
+    x = np.random.default_rng(0).standard_normal((2, 3)) + 3
+    broken = checks.Check("broken_square", "x 2x3", lambda x: Square()(x), [x])
+    monkeypatch.setattr(checks, "all_checks", lambda seed=0: [broken])
+    monkeypatch.setattr(checks, "paper_checks", lambda seed=0: [])
+    assert main(["gradcheck", "--device", "cpu", "--directional"]) == 1
+    assert table_rows(capsys.readouterr().out)[0].split()[-1] == "FAIL"

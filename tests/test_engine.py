@@ -287,6 +287,41 @@ def test_tensor_conveniences():
     assert d.creator is None and not d.requires_grad
 
 
+def test_the_gradient_flows_through_to(xp):
+    """`.to` used to return a new leaf: backward stopped there and the original tensor got no gradient."""
+    device = "cpu" if xp is np else "gpu:0"
+    x = leaf(xp, [1.0, -2.0, 3.0])
+    moved = x.to("cpu")
+    assert (moved is x) == (xp is np)  # already there: the tensor itself, as in PyTorch
+    (moved * Tensor(np.array([3.0, 4.0, 5.0]))).sum().backward()
+    np.testing.assert_array_equal(to_cpu(x.grad), [3.0, 4.0, 5.0])
+    assert x.device == device and tinyalex.backend.device_of(x.grad) == device  # the gradient came back
+
+
+def test_a_tensor_can_be_made_on_a_device(xp):
+    device = "cpu" if xp is np else "gpu"
+    t = Tensor([1.0, 2.0], requires_grad=True, device=device)
+    assert tinyalex.get_array_module(t.data) is xp and t.creator is None and t.requires_grad
+    (t * t).sum().backward()
+    np.testing.assert_array_equal(to_cpu(t.grad), [2.0, 4.0])
+
+
+@pytest.mark.gpu
+def test_to_gpu_and_back_is_differentiable_and_keeps_the_graph():
+    x = leaf(np, [[1.0, 2.0], [3.0, 4.0]])
+    on_gpu = x.to("gpu")
+    assert on_gpu.device == "gpu:0" and on_gpu.creator is not None and x.to("gpu:0").creator is not None
+    y = (on_gpu * on_gpu).to("cpu")
+    assert y.device == "cpu"
+    y.sum().backward()
+    assert isinstance(x.grad, np.ndarray)
+    np.testing.assert_array_equal(x.grad, 2 * x.data)
+    gx = np.random.default_rng(0).standard_normal(4)
+    gradcheck(lambda t: (t.to("gpu") ** 3).to("cpu"), [gx])
+    with no_grad():
+        assert x.to("gpu").creator is None  # no graph when none is wanted
+
+
 def test_function_with_two_outputs_gets_zeros_for_the_unused_one():
     class Halves(Function):
         def forward(self, x):

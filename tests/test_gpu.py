@@ -40,7 +40,7 @@ OPS = {
     "tanh": (lambda xp, x: F.tanh(x), [(2, 3, 4, 4)]),
     "local_response_norm": (lambda xp, x: F.local_response_norm(x, 5, 0.1, 0.75, 2.0), [(2, 7, 3, 3)]),
     "max_pool2d 3/2": (lambda xp, x: F.max_pool2d(x, 3, 2), [(2, 3, 7, 7)]),
-    "dropout": (lambda xp, x: F.dropout(x, 0.5, True, np.random.default_rng(5)), [(4, 6)]),
+    "dropout": (lambda xp, x: F.dropout(x, 0.5, True, seed=5), [(4, 6)]),
     "softmax_cross_entropy": (lambda xp, z: F.softmax_cross_entropy(z, xp.asarray(LABELS)), [(3, 5)]),
     "softmax": (lambda xp, z: F.softmax(z), [(3, 5)]),
     "log_softmax": (lambda xp, z: F.log_softmax(z), [(3, 5)]),
@@ -103,7 +103,7 @@ def test_the_model_and_a_momentum_step_agree_with_numpy(dtype):
     y = np.array([1, 5, 9, 3])
     results = []
     for device in ("cpu", "gpu"):
-        model = alexnet_small(seed=0)  # dropout on: masks are drawn on the host, equal on both
+        model = alexnet_small(seed=0)  # dropout on: counter-based masks, equal on both devices
         model = (in_float64(model) if dtype == np.float64 else model).to(device)
         optimizer = MomentumSGD(model.parameters(), lr=0.05)
         for _ in range(2):
@@ -175,8 +175,8 @@ def test_two_towers_placed_on_devices_equal_the_grouped_model(devices):
 
 
 def test_nccl_trains_like_numpy_on_one_gpu(tmp_path):
-    """One NCCL worker under mpirun (a single GPU cannot host two NCCL ranks): the unique id
-    travels by MPI, the parameters are broadcast and the gradients all-reduced through NCCL."""
+    """One NCCL worker under mpirun: the unique id travels by MPI, the parameters are broadcast and the
+    gradients all-reduced through NCCL."""
     missing = mpirun_missing()
     if missing:
         pytest.skip(missing)
@@ -186,4 +186,21 @@ def test_nccl_trains_like_numpy_on_one_gpu(tmp_path):
     with np.load(tmp_path / "nccl.npz") as saved:
         trained = dict(saved)
     for name, expected in train().items():
+        assert_close(trained[name], expected, FLOAT64_RTOL, name)
+
+
+@pytest.mark.parametrize("workers, rows", [(2, 8), (3, 2)])
+def test_nccl_ranks_sharing_one_gpu_train_like_one_worker(tmp_path, workers, rows):
+    """Several NCCL ranks on the one GPU (TINYALEX_NCCL_SHARE_GPU=1: NCCL's socket transport), dropout on;
+    on 2 rows one of 3 ranks holds no rows. They must end where one worker on the whole batch ends."""
+    missing = mpirun_missing()
+    if missing:
+        pytest.skip(missing)
+    result = run_mpi(workers, str(HELPERS), "train", str(tmp_path / "nccl.npz"), "gpu", str(rows),
+                     env={"TINYALEX_NCCL_SHARE_GPU": "1"})
+    assert result.returncode == 0, f"mpirun failed:\n{result.stdout}\n{result.stderr}"
+    assert all(f"rank {r} of {workers} on gpu:0: trained" in result.stdout for r in range(workers))
+    with np.load(tmp_path / "nccl.npz") as saved:
+        trained = dict(saved)
+    for name, expected in train(rows=rows).items():
         assert_close(trained[name], expected, FLOAT64_RTOL, name)

@@ -6,7 +6,7 @@ import tinyalex
 from tinyalex import Function, GradcheckError, gradcheck, nn
 from tinyalex import functional as F
 from tinyalex.backend import get_array_module
-from tinyalex.checks import all_checks
+from tinyalex.checks import all_checks, paper_checks
 
 
 class Cube(Function):
@@ -138,6 +138,12 @@ def test_every_check_passes_on_the_gpu():
         check.run("gpu")
 
 
+@pytest.mark.gpu
+def test_the_paper_sized_layers_pass_directionally_on_the_gpu():
+    for check in paper_checks(seed=1):
+        assert check.run("gpu", directional=True) < 1e-6, check.name
+
+
 def test_the_default_eps_sees_a_backward_off_by_one_percent():
     class Almost(Function):
         def forward(self, x):
@@ -149,3 +155,63 @@ def test_the_default_eps_sees_a_backward_off_by_one_percent():
 
     with pytest.raises(GradcheckError):
         gradcheck(lambda x: Almost()(x), [np.random.default_rng(5).standard_normal(4) + 2])
+
+
+def test_a_transposed_input_is_perturbed_in_its_own_layout(xp):
+    """A Fortran-order input (a transpose) used to be perturbed through a reshaped copy: numeric gradient 0."""
+    x = xp.asarray(np.random.default_rng(6).standard_normal((3, 4))).T
+    assert x.flags.f_contiguous and not x.flags.c_contiguous
+    seen = []
+
+    def fn(t):
+        seen.append(t.data.flags.f_contiguous)
+        return Cube()(t)
+
+    assert gradcheck(fn, [x]) < 1e-4
+    assert all(seen)  # the op saw the layout it was given
+    with pytest.raises(GradcheckError, match=r"gradient of input 0 \(shape \(4, 3\)\)"):
+        gradcheck(lambda t: Cube(wrong=True)(t), [x + 3])
+
+
+def test_a_fortran_order_parameter_is_checked_too():
+    layer = nn.Linear(3, 4, weight_std=0.5, rng=0)
+    layer.weight.data = np.asfortranarray(layer.weight.data)
+    x = np.random.default_rng(7).standard_normal((2, 3))
+    gradcheck(layer, [x], params=dict(layer.named_parameters()))
+
+
+def test_directional_mode_passes_correct_ops_with_two_evaluations(xp):
+    calls = []
+    rng = np.random.default_rng(8)
+    x, w = xp.asarray(rng.standard_normal((4, 3))), xp.asarray(rng.standard_normal(3))
+
+    def fn(x, w):
+        calls.append(1)
+        return WeightedSum()(Cube()(x), w)
+
+    error = gradcheck(fn, [x, w], directional=True)
+    assert error < 1e-6 and len(calls) == 3  # one forward with backward, then the two probes
+
+
+def test_directional_mode_fails_wrong_backwards(xp):
+    rng = np.random.default_rng(9)
+    x, w = xp.asarray(rng.standard_normal((4, 3)) + 3), xp.asarray(rng.standard_normal(3))
+    with pytest.raises(GradcheckError, match=r"directional derivative along a random direction \(seed 0\) is wrong"):
+        gradcheck(lambda x: Cube(wrong=True)(x), [x], directional=True)
+    with pytest.raises(GradcheckError, match="input 1 \\(3,\\)"):  # the message lists what was checked
+        gradcheck(lambda x, w: WeightedSum(wrong=True)(x, w), [x, w], directional=True)
+    layer = Scale(wrong=True)
+    with pytest.raises(GradcheckError):
+        gradcheck(layer, [np.asarray(rng.standard_normal((4, 3)))], params={"gain": layer.gain}, directional=True)
+
+
+def test_directional_mode_checks_the_paper_sized_lrn_and_sees_a_small_error(monkeypatch):
+    from tinyalex.ops import local_response_norm as lrn
+
+    x = np.random.default_rng(10).standard_normal((2, 96, 27, 27))
+    check = lambda x: F.local_response_norm(x, 5, 1e-4, 0.75, 2.0)  # noqa: E731 - the paper's constants
+    assert gradcheck(check, [x], directional=True) < 1e-6
+    right = lrn.LocalResponseNorm.backward
+    monkeypatch.setattr(lrn.LocalResponseNorm, "backward", lambda self, gy: right(self, gy) * 1.001)
+    with pytest.raises(GradcheckError):
+        gradcheck(check, [x], directional=True)

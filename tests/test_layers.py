@@ -16,7 +16,7 @@ def small_net(seed=0):
         nn.MaxPool2d(3, 2),
         nn.Conv2d(4, 6, (2, 1), groups=2, rng=seed + 1),
         nn.Flatten(),
-        nn.Dropout(0.5, rng=seed + 2),
+        nn.Dropout(0.5, seed=seed + 2),
         nn.Linear(12, 5, rng=seed + 3),
     )
 
@@ -42,6 +42,48 @@ def test_named_parameters_in_order():
     net = small_net()
     assert [id(p) for p in net.parameters()] == [id(p) for _, p in net.named_parameters()]
     assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in net.parameters())
+
+
+class Tied(nn.Module):
+    """A decoder whose weight is the encoder's (a tied parameter), then one layer used twice (a shared module)."""
+
+    def __init__(self):
+        self.encoder = nn.Linear(3, 3, bias=False, rng=0)
+        self.decoder = nn.Linear(3, 3, rng=1)
+        self.decoder.weight = self.encoder.weight
+        self.twice = nn.Linear(3, 3, rng=2)
+        self.again = self.twice
+
+    def forward(self, x):
+        return self.again(self.twice(self.decoder(self.encoder(x))))
+
+
+def test_a_tied_parameter_is_listed_saved_and_updated_once():
+    from tinyalex.optim import MomentumSGD
+
+    net = Tied()
+    assert [name for name, _ in net.named_parameters()] == ["encoder.weight", "decoder.bias", "twice.weight",
+                                                            "twice.bias"]
+    assert net.num_parameters() == 9 + 3 + 9 + 3
+    assert sum(1 for m in net.modules() if m is net.twice) == 1
+    before = {name: p.data.copy() for name, p in net.named_parameters()}
+    for p in net.parameters():
+        p.grad = np.ones_like(p.data)
+    MomentumSGD(net.parameters(), lr=0.1, momentum=0.0, weight_decay=0.0).step()
+    for name, p in net.named_parameters():  # w <- w - lr * 1: moved by exactly 0.1, not 0.2
+        np.testing.assert_allclose(before[name] - p.data, 0.1, rtol=1e-6, err_msg=name)
+    state = net.state_dict()
+    other = Tied()
+    other.load_state_dict(state)
+    assert other.decoder.weight is other.encoder.weight
+    np.testing.assert_array_equal(other.decoder.weight.data, state["encoder.weight"])
+
+
+def test_a_tied_parameter_gets_the_gradient_of_both_uses():
+    net = Tied()
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    params = dict(net.named_parameters())
+    gradcheck(lambda x: net(x), [x], params=params)  # raises when the two uses are not summed
 
 
 def test_parameter_shapes_and_count():

@@ -1,8 +1,14 @@
-"""Data parallelism over MPI: two workers with the same seed train exactly like one worker on the whole batch."""
+"""Data parallelism over MPI: N workers train exactly like one worker on the whole batch, dropout included,
+with uneven and empty shards (17 images in batches of 8), without aborting."""
+import json
+import os
+
 import numpy as np
 import pytest
 
-from parallel_helpers import FLOAT64_RTOL, HELPERS, SEED, assert_close, fit_small, mpirun_missing, run_mpi, train
+from parallel_helpers import (
+    FLOAT64_RTOL, GLOBAL_BATCH, HELPERS, SEED, assert_close, fit_small, mpirun_missing, run_mpi, train,
+)
 from tinyalex.models import alexnet_small
 from tinyalex.training import load_checkpoint
 from tinyalex.parallel.distributed import Communicator, from_environment, launched_by_mpi
@@ -16,23 +22,25 @@ def check(result):
 
 
 @needs_mpi
-def test_allreduce_mean_and_broadcast_between_two_workers():
+def test_allreduce_sum_mean_and_broadcast_between_two_workers():
     out = check(run_mpi(2, str(HELPERS), "collectives"))
     assert "rank 0 of 2: collectives ok" in out and "rank 1 of 2: collectives ok" in out
 
 
 @needs_mpi
-def test_two_workers_end_with_the_parameters_of_one_worker_on_the_whole_batch(tmp_path):
-    out = check(run_mpi(2, str(HELPERS), "train", str(tmp_path / "two.npz")))
-    assert "rank 1 of 2 on cpu: trained" in out
-    with np.load(tmp_path / "two.npz") as saved:
-        two = dict(saved)
-    one = train()
-    assert sorted(two) == sorted(one)
-    for name, expected in one.items():  # equal but for rounding: two halves' sums add up in another order
-        assert_close(two[name], expected, FLOAT64_RTOL, name)
+@pytest.mark.parametrize("workers, rows", [(2, GLOBAL_BATCH), (3, GLOBAL_BATCH), (3, 2)])
+def test_n_workers_end_with_the_parameters_of_one_worker_on_the_whole_batch(tmp_path, workers, rows):
+    """Dropout on; 3 workers on 8 rows hold 2, 3 and 3; on 2 rows one of them holds none."""
+    out = check(run_mpi(workers, str(HELPERS), "train", str(tmp_path / "many.npz"), "cpu", str(rows)))
+    assert f"rank {workers - 1} of {workers} on cpu: trained" in out
+    with np.load(tmp_path / "many.npz") as saved:
+        many = dict(saved)
+    one = train(rows=rows)
+    assert sorted(many) == sorted(one)
+    for name, expected in one.items():  # equal but for rounding: the shards' sums add up in another order
+        assert_close(many[name], expected, FLOAT64_RTOL, name)
     start = alexnet_small(seed=SEED, dropout=0.0).state_dict()["fc8.weight"]
-    assert np.abs(two["fc8.weight"] - start).max() > 1e-3 * np.abs(start).max()  # training moved it
+    assert np.abs(many["fc8.weight"] - start).max() > 1e-3 * np.abs(start).max()  # training moved it
 
 
 @needs_mpi
@@ -45,6 +53,21 @@ def test_the_trainer_on_two_workers_ends_where_it_does_on_one(tmp_path):
         assert_close(two["model"][name], expected, FLOAT64_RTOL, name)
     for key in ("train_loss", "top1_error", "val_loss"):  # the workers' numbers are summed into the whole batch's
         assert two["meta"]["history"][0][key] == pytest.approx(one["meta"]["history"][0][key], rel=FLOAT64_RTOL)
+
+
+@needs_mpi
+@pytest.mark.parametrize("workers", [2, 3])
+def test_17_images_in_batches_of_8_do_not_abort_and_equal_one_worker(tmp_path, workers):
+    """The last batch holds one image: every worker but one has an empty shard (it used to abort the job)."""
+    check(run_mpi(workers, str(HELPERS), "fit", str(tmp_path / "many"), "17"))
+    fit_small(str(tmp_path / "one"), images=17, batch=8, dropout=0.5)
+    many, one = load_checkpoint(tmp_path / "many" / "last.npz"), load_checkpoint(tmp_path / "one" / "last.npz")
+    for name, expected in one["model"].items():
+        assert_close(many["model"][name], expected, FLOAT64_RTOL, name)
+    assert many["meta"]["history"][0]["train_loss"] == pytest.approx(one["meta"]["history"][0]["train_loss"],
+                                                                     rel=FLOAT64_RTOL)
+    loaded = [json.loads((tmp_path / f"many.loaded-{rank}.json").read_text()) for rank in range(workers)]
+    assert sorted(i for rows in loaded for i in rows) == list(range(17))  # each image by one worker only
 
 
 @needs_mpi
@@ -95,9 +118,28 @@ def test_packing_reuses_one_buffer_per_dtype_and_refuses_bad_lists():
     comm.allreduce_mean([b])
     assert comm._buffers[np.dtype(np.float32)] is buffer  # a smaller call reuses the buffer
     np.testing.assert_array_equal(a, np.arange(6).reshape(2, 3))
+    comm.allreduce_sum([a])
+    np.testing.assert_array_equal(a, np.arange(6).reshape(2, 3))
     with pytest.raises(ValueError, match="one dtype"):
         comm.allreduce_mean([a, np.ones(2)])
     with pytest.raises(ValueError, match="None at \\[1\\]"):
         comm.allreduce_mean([a, None])
     with pytest.raises(ValueError, match="root must be a rank"):
         comm.broadcast([a], root=1)
+
+
+def test_more_nccl_ranks_than_gpus_is_a_clear_error_unless_testing(monkeypatch):
+    """NCCL refuses two ranks on one GPU with an obscure 'invalid usage'; say what to do instead."""
+    from tinyalex.backend import DeviceError
+    from tinyalex.parallel.distributed import NCCLCommunicator
+
+    comm = NCCLCommunicator.__new__(NCCLCommunicator)  # the check alone, without a GPU or MPI
+    comm.rank = 1
+    environment = {}
+    monkeypatch.setattr(os, "environ", environment)
+    with pytest.raises(DeviceError, match=r"2 processes on this machine but 1 GPU\(s\).*mpirun -n 1.*--device cpu"):
+        comm._share_gpus(2, 1)
+    assert environment == {}
+    environment["TINYALEX_NCCL_SHARE_GPU"] = "1"
+    comm._share_gpus(2, 1)
+    assert environment["NCCL_HOSTID"] == "tinyalex-rank-1" and environment["NCCL_SOCKET_IFNAME"] == "lo"

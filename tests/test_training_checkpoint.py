@@ -46,11 +46,23 @@ def test_round_trip_keeps_every_piece_of_state(trained):
     assert saved["mean"].dtype == np.float32 and saved["mean"][0, 0, 0] == 7.0
 
 
-def test_restored_dropout_generators_draw_the_same_masks(trained):
+def test_restored_dropout_layers_draw_the_same_masks(trained):
     trainer, path = trained
     other = tiny_alexnet(seed=9)
+    assert other.drop6.seed != trainer.model.drop6.seed
     load_dropout_states(other, load_checkpoint(path)["meta"]["dropout_rng"])
-    assert np.array_equal(trainer.model.drop6.rng.random(8), other.drop6.rng.random(8))
+    assert other.drop6.step == trainer.model.drop6.step == 2  # one mask per training step: 32 images, batches of 16
+    x = np.ones((4, 8), np.float32)
+    np.testing.assert_array_equal(trainer.model.drop6(x).data, other.drop6(x).data)
+    np.testing.assert_array_equal(trainer.model.drop7(x).data, other.drop7(x).data)
+
+
+def test_a_checkpoint_with_generator_states_says_it_cannot_resume_exactly(trained):
+    trainer, path = trained
+    old = {name: {"bit_generator": "PCG64", "state": {"state": 1, "inc": 2}, "has_uint32": 0, "uinteger": 0}
+           for name in ("drop6", "drop7")}
+    with pytest.raises(CheckpointError, match="older tinyalex whose masks came from another generator"):
+        load_dropout_states(tiny_alexnet(), old)
 
 
 def test_load_model_rebuilds_the_same_network_in_eval_mode(trained):

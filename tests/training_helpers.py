@@ -70,10 +70,15 @@ class ThreadCommunicator:
         self.shared["barrier"].wait()
         return gathered
 
-    def allreduce_mean(self, arrays):
+    def allreduce_sum(self, arrays):
         gathered = self._exchange(arrays)
         for i, a in enumerate(arrays):
-            a[...] = sum(g[i] for g in gathered) / self.size
+            a[...] = sum(g[i] for g in gathered)  # in rank order: the same sum on every worker
+
+    def allreduce_mean(self, arrays):
+        self.allreduce_sum(arrays)
+        for a in arrays:
+            a /= self.size
 
     def broadcast(self, arrays, root=0):
         gathered = self._exchange(arrays)
@@ -81,9 +86,13 @@ class ThreadCommunicator:
             a[...] = b
 
 
-def run_workers(size, target):
-    """Call target(communicator) in `size` threads, one worker each; returns {rank: result or exception}."""
-    shared = {"size": size, "slots": {}, "barrier": threading.Barrier(size)}
+def run_workers(size, target, timeout=120):
+    """Call target(communicator) in `size` threads, one worker each; returns {rank: result or exception}.
+
+    A worker left waiting at a collective for `timeout` seconds (another one failed) fails too, instead
+    of hanging the test.
+    """
+    shared = {"size": size, "slots": {}, "barrier": threading.Barrier(size, timeout=timeout)}
     results = {}
 
     def worker(rank):

@@ -29,13 +29,14 @@ class Check:
     inputs: list
     module: nn.Module | None = None
 
-    def run(self, device: str = "cpu") -> float:
-        """Gradient-check on `device`; returns the max relative error or raises GradcheckError."""
+    def run(self, device: str = "cpu", directional: bool = False) -> float:
+        """Gradient-check on `device`, element by element or along one random direction;
+        returns the max relative error or raises GradcheckError."""
         inputs = [to_device(x, device) for x in self.inputs]
         params = {}
         if self.module is not None:
             params = dict(self.module.to(device).named_parameters())
-        return gradcheck(self.fn, inputs, params=params)
+        return gradcheck(self.fn, inputs, params=params, directional=directional)
 
 
 def _describe(arrays: dict, options: str = "") -> str:
@@ -54,10 +55,11 @@ def _op(name: str, fn: Callable, arrays: dict, options: str = "") -> Check:
     return Check(name, _describe(arrays, options), fn, list(arrays.values()))
 
 
-def _layer(module: nn.Module, x: np.ndarray, fn: Callable | None = None) -> Check:
+def _layer(module: nn.Module, x: np.ndarray, fn: Callable | None = None, name: str | None = None) -> Check:
     """Check a layer's input and parameters; the shapes column lists both."""
     arrays = {"x": x, **{name: p.data for name, p in module.named_parameters()}}
-    return Check(f"nn.{type(module).__name__}", _describe(arrays, module.extra_repr()), fn or module, [x], module)
+    name = name or f"nn.{type(module).__name__}"
+    return Check(name, _describe(arrays, module.extra_repr()), fn or module, [x], module)
 
 
 def _conv(rng, x_shape, w_shape, stride=1, padding=0, groups=1) -> Check:
@@ -89,10 +91,10 @@ def _pool(rng, shape, kernel, stride=None, padding=0) -> Check:
 
 
 def _fixed_mask_dropout(layer: nn.Dropout) -> Callable:
-    """The layer with its generator reseeded on every call, so each call draws the same mask."""
+    """The layer with its step counter rewound on every call, so each call draws the same mask."""
 
     def fn(x):
-        layer.rng = np.random.default_rng(0)
+        layer.step = 0
         return layer(x)
 
     return fn
@@ -122,7 +124,7 @@ def all_checks(seed: int = 0) -> list[Check]:
     rng = np.random.default_rng(seed)
     r = rng.standard_normal
     labels = np.array([1, 0, 3])
-    dropout = nn.Dropout(0.3)
+    dropout = nn.Dropout(0.3, seed=seed)
     return [
         _conv(rng, (2, 3, 5, 5), (4, 3, 3, 3)),
         _conv(rng, (1, 4, 7, 6), (6, 2, 3, 2), stride=2, padding=1, groups=2),
@@ -133,7 +135,7 @@ def all_checks(seed: int = 0) -> list[Check]:
         _lrn(rng, (1, 6, 3, 2), 4, beta=0.6, k=1.0),
         _pool(rng, (2, 2, 7, 7), 3, 2),
         _pool(rng, (1, 3, 5, 4), (2, 3), (1, 2), 1),
-        _op("dropout", lambda x: F.dropout(x, 0.5, True, np.random.default_rng(0)), {"x": r((4, 5))}, "p 0.5"),
+        _op("dropout", lambda x: F.dropout(x, 0.5, True, seed=0), {"x": r((4, 5))}, "p 0.5"),
         _op("linear", F.linear, {"x": r((3, 5)), "w": r((4, 5)), "b": r(4)}),
         _op("flatten", F.flatten, {"x": r((2, 3, 2, 2))}),
         _op("softmax_cross_entropy", lambda z: F.softmax_cross_entropy(z, labels), {"z": r((3, 5)) * 3}),
@@ -163,4 +165,36 @@ def all_checks(seed: int = 0) -> list[Check]:
         _layer(dropout, r((3, 4)), _fixed_mask_dropout(dropout)),
         _layer(nn.Flatten(), r((2, 2, 1, 3))),
         _stack(rng),
+    ]
+
+
+def paper_checks(seed: int = 0) -> list[Check]:
+    """AlexNet's layers at the paper's sizes, one image each (conv1 to pool5 of Figure 2, both towers).
+
+    Element by element these would take millions of evaluations; `tinyalex gradcheck --directional`
+    checks them along one random direction each, which catches an index that only goes wrong at
+    full size (96 channels in LRN's window, conv2's two groups of 48). LRN uses alpha 0.5 for the
+    reason given above. Pooling's distinct inputs are 0.001 apart: with values in the thousands, the
+    sums the check subtracts would lose in float64 rounding the small change it measures. fc6 and
+    fc7 (37.7 and 16.8 million weights, hundreds of MiB in float64) are left out: they are plain
+    matrix products, checked at small size.
+    """
+    rng = np.random.default_rng(seed)
+    r = rng.standard_normal
+
+    def conv(cin: int, cout: int, k: int, stride: int = 1, padding: int = 0, groups: int = 1) -> nn.Conv2d:
+        return nn.Conv2d(cin, cout, k, stride, padding, groups, weight_std=0.05, bias_init=0.1, rng=rng)
+
+    return [
+        _layer(conv(3, 96, 11, 4, 2), r((1, 3, 224, 224)), name="alexnet.conv1"),
+        _layer(nn.LocalResponseNorm(5, alpha=0.5, groups=2), r((1, 96, 55, 55)), name="alexnet.norm1"),
+        _layer(nn.MaxPool2d(3, 2), distinct(rng, 1, 96, 55, 55) / 100, name="alexnet.pool1"),
+        _layer(conv(96, 256, 5, padding=2, groups=2), r((1, 96, 27, 27)), name="alexnet.conv2"),
+        _layer(nn.LocalResponseNorm(5, alpha=0.5, groups=2), r((1, 256, 27, 27)), name="alexnet.norm2"),
+        _layer(nn.MaxPool2d(3, 2), distinct(rng, 1, 256, 27, 27) / 100, name="alexnet.pool2"),
+        _layer(conv(256, 384, 3, padding=1), r((1, 256, 13, 13)), name="alexnet.conv3"),
+        _layer(conv(384, 384, 3, padding=1, groups=2), r((1, 384, 13, 13)), name="alexnet.conv4"),
+        _layer(conv(384, 256, 3, padding=1, groups=2), r((1, 384, 13, 13)), name="alexnet.conv5"),
+        _layer(nn.MaxPool2d(3, 2), distinct(rng, 1, 256, 13, 13) / 100, name="alexnet.pool5"),
+        _layer(nn.Linear(4096, 1000, weight_std=0.01, rng=rng), r((1, 4096)), name="alexnet.fc8"),
     ]

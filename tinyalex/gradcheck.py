@@ -6,6 +6,16 @@ cancel when summed), then compares, for every input element,
 
     analytic:  d(sum(f(x) * gy))/dx       from backward()
     numeric:   (sum(f(x + eps) * gy) - sum(f(x - eps) * gy)) / (2 eps)
+
+That costs two evaluations per element. The directional mode (as Chainer's `check_backward`)
+costs two in all, whatever the size: along one random direction d over all inputs (each
+element drawn from N(0, 1), so every element moves by about eps, as in the element-wise check),
+
+    analytic:  sum_x <d(sum(f * gy))/dx, d_x>
+    numeric:   (sum(f(x + eps d) * gy) - sum(f(x - eps d) * gy)) / (2 eps)
+
+A wrong gradient makes them differ unless its error happens to be orthogonal to d, which a
+random direction makes vanishingly unlikely; it cannot say which element is wrong.
 """
 from __future__ import annotations
 
@@ -26,6 +36,7 @@ class GradcheckError(AssertionError):
 
 
 def _float64(x: Any) -> Any:
+    """A float64 copy in the same memory layout (a transposed input stays transposed)."""
     data = x.data if isinstance(x, Tensor) else x
     xp = get_array_module(data)
     return xp.array(data, dtype=xp.float64)
@@ -39,17 +50,19 @@ def gradcheck(
     atol: float = 1e-6,
     rtol: float = 1e-4,
     seed: int = 0,
+    directional: bool = False,
 ) -> float:
     """Check fn's gradients with respect to `inputs` (and the Tensors in `params`).
 
     `params` may be a dict such as ``dict(model.named_parameters())``, whose keys then
     name the parameters in errors.
 
-    `fn(*tensors)` must return one Tensor; it runs on float64 copies of the inputs
-    (params are switched to float64 for the check and restored afterwards). An element
-    fails when |analytic - numeric| > atol + rtol * |numeric|. Returns the largest
-    relative error |a - n| / max(|a|, |n|, atol) over all elements; raises
-    GradcheckError naming the input and its worst element when any element fails.
+    `fn(*tensors)` must return one Tensor; it runs on float64 copies of the inputs, in their
+    own memory layout (params are switched to float64 for the check and restored afterwards).
+    Each element is checked unless `directional` is set, which checks one random direction
+    (see the module docstring). A value fails when |analytic - numeric| > atol + rtol * |numeric|.
+    Returns the largest relative error |a - n| / max(|a|, |n|, atol); raises GradcheckError,
+    naming the input and its worst element (or the direction's seed), when a value fails.
     """
     arrays = [_float64(x) for x in inputs]
     if isinstance(params, Mapping):
@@ -69,39 +82,72 @@ def gradcheck(
         gy = xp.asarray(rng.standard_normal(y.shape))
         y.backward(gy)
         analytic = [t.grad for t in tensors] + [p.grad for p in params]
+        analytic = [xp.zeros_like(t) if g is None else g for t, g in zip(targets, analytic)]
 
         def objective() -> float:
             with no_grad():  # params require grad: without this every probe would build a graph
                 return float((fn(*[Tensor(a) for a in arrays]).data * gy).sum())
 
-        worst = 0.0
-        for name, target, grad in zip(names, targets, analytic):
-            if grad is None:
-                grad = xp.zeros_like(target)
-            numeric = xp.zeros_like(target)
-            flat, flat_numeric = target.reshape(-1), numeric.reshape(-1)
-            for i in range(flat.size):
-                original = float(flat[i])
-                flat[i] = original + eps
-                up = objective()
-                flat[i] = original - eps
-                down = objective()
-                flat[i] = original
-                flat_numeric[i] = (up - down) / (2 * eps)
-            diff = xp.abs(grad - numeric)
-            relative = diff / xp.maximum(xp.maximum(xp.abs(grad), xp.abs(numeric)), atol)
-            worst = max(worst, float(relative.max()) if relative.size else 0.0)
-            excess = diff - (atol + rtol * xp.abs(numeric))
-            if excess.size and float(excess.max()) > 0:
-                k = int(excess.argmax())
-                index = tuple(int(i) for i in np.unravel_index(k, target.shape))
-                raise GradcheckError(
-                    f"gradient of {name} (shape {tuple(target.shape)}) is wrong at {index}: "
-                    f"analytic {float(grad.reshape(-1)[k]):.6g}, numeric {float(numeric.reshape(-1)[k]):.6g} "
-                    f"(atol {atol}, rtol {rtol})",
-                    worst,
-                )
-        return worst
+        if directional:
+            return _check_direction(objective, names, targets, analytic, rng, seed, eps, atol, rtol)
+        return _check_elements(objective, names, targets, analytic, eps, atol, rtol)
     finally:
         for p, data in zip(params, saved):
             p.data, p.grad = data, None
+
+
+def _check_elements(objective: Callable[[], float], names: list[str], targets: list, analytic: list,
+                    eps: float, atol: float, rtol: float) -> float:
+    """Central differences element by element, perturbing each target in place (any memory layout)."""
+    worst = 0.0
+    for name, target, grad in zip(names, targets, analytic):
+        xp = get_array_module(target)
+        numeric = xp.zeros_like(target)
+        for index in np.ndindex(*target.shape):
+            original = float(target[index])
+            target[index] = original + eps
+            up = objective()
+            target[index] = original - eps
+            down = objective()
+            target[index] = original
+            numeric[index] = (up - down) / (2 * eps)
+        diff = xp.abs(grad - numeric)
+        relative = diff / xp.maximum(xp.maximum(xp.abs(grad), xp.abs(numeric)), atol)
+        worst = max(worst, float(relative.max()) if relative.size else 0.0)
+        excess = diff - (atol + rtol * xp.abs(numeric))
+        if excess.size and float(excess.max()) > 0:
+            index = tuple(int(i) for i in np.unravel_index(int(excess.argmax()), target.shape))
+            raise GradcheckError(
+                f"gradient of {name} (shape {tuple(target.shape)}) is wrong at {index}: "
+                f"analytic {float(grad[index]):.6g}, numeric {float(numeric[index]):.6g} (atol {atol}, rtol {rtol})",
+                worst,
+            )
+    return worst
+
+
+def _check_direction(objective: Callable[[], float], names: list[str], targets: list, analytic: list,
+                     rng: np.random.Generator, seed: int, eps: float, atol: float, rtol: float) -> float:
+    """One random direction over all targets: the analytic directional derivative against two evaluations."""
+    xp = get_array_module(targets[0]) if targets else np
+    directions = [xp.asarray(rng.standard_normal(t.shape)) for t in targets]
+    along = sum(float((g * d).sum()) for g, d in zip(analytic, directions))
+    originals = [t.copy() for t in targets]
+    for target, d in zip(targets, directions):
+        target += eps * d
+    up = objective()
+    for target, original, d in zip(targets, originals, directions):
+        target[...] = original - eps * d
+    down = objective()
+    for target, original in zip(targets, originals):
+        target[...] = original
+    numeric = (up - down) / (2 * eps)
+    relative = abs(along - numeric) / max(abs(along), abs(numeric), atol)
+    if abs(along - numeric) > atol + rtol * abs(numeric):
+        shapes = ", ".join(f"{name} {tuple(t.shape)}" for name, t in zip(names, targets))
+        raise GradcheckError(
+            f"directional derivative along a random direction (seed {seed}) is wrong: analytic {along:.6g}, "
+            f"numeric {numeric:.6g} (atol {atol}, rtol {rtol}) for {shapes}; check element by element (without "
+            "directional) on smaller inputs to find which gradient is wrong",
+            relative,
+        )
+    return relative

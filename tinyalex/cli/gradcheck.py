@@ -1,4 +1,8 @@
-"""`tinyalex gradcheck`: check every op and layer against central differences and print a table."""
+"""`tinyalex gradcheck`: check every op and layer against central differences and print a table.
+
+`--directional` checks each along one random direction (two evaluations however large the
+input) and adds AlexNet's layers at the paper's sizes, too large to check element by element.
+"""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", choices=["cpu", "gpu", "auto"], default=None, help="default: TINYALEX_DEVICE, else auto"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    parser.add_argument("--directional", action="store_true",
+                        help="check along one random direction instead of element by element (two evaluations "
+                        "each), and add AlexNet's layers at the paper's sizes (conv1 .. pool5, fc8)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,14 +31,15 @@ def run(args: argparse.Namespace) -> int:
     except DeviceError as error:
         print(f"tinyalex gradcheck: {error}", file=sys.stderr)
         return 2
-    selected = [c for c in checks.all_checks(args.seed) if not args.names or any(n in c.name for n in args.names)]
+    candidates = checks.all_checks(args.seed) + (checks.paper_checks(args.seed) if args.directional else [])
+    selected = [c for c in candidates if not args.names or any(n in c.name for n in args.names)]
     if not selected:
         print(f"no check matches {' '.join(args.names)}")
         return 1
     rows, failures = [], []
     for check in selected:
         try:
-            error, result = check.run(device), "pass"
+            error, result = check.run(device, args.directional), "pass"
         except GradcheckError as failure:
             error, result = failure.max_relative_error, "FAIL"
             failures.append(f"{check.name} ({check.shapes}): {failure}")
@@ -40,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}")
-    print(f"\n{len(rows) - len(failures)} of {len(rows)} checks passed on {device} (float64)")
+    how = "one random direction each" if args.directional else "element by element"
+    print(f"\n{len(rows) - len(failures)} of {len(rows)} checks passed on {device} (float64, {how})")
     for failure in failures:
         print(f"FAIL {failure}")
     return 1 if failures else 0

@@ -17,6 +17,7 @@ import numpy as np
 
 from tinyalex.backend import resolve_device, to_gpu
 from tinyalex.data.augment import crop_params, crop_to_nchw, pca_shifts, ten_crop_params
+from tinyalex.parallel.data_parallel import shard_range
 
 PIXEL_SCALE = 255.0  # images and PCA statistics are on the 0..255 scale
 
@@ -34,6 +35,10 @@ class DataLoader:
     train=False: the centre crop (or the ten crops), in dataset order.
     ``workers`` threads build up to max(``prefetch``, ``workers``) batches ahead;
     ``prefetch=0`` builds each batch in the calling thread.
+
+    In data-parallel training, ``set_shard(rank, size)`` makes it load and yield only worker
+    ``rank``'s contiguous share of every global batch (possibly empty), with the crops, flips and
+    colour shifts that image gets when one worker loads the whole batch.
     """
 
     def __init__(self, dataset: Any, batch_size: int = 128, train: bool = True, crop: int = 224,
@@ -52,6 +57,7 @@ class DataLoader:
         self.flip, self.pca, self.subtract_mean, self.pca_std = flip, pca, subtract_mean, pca_std
         self.prefetch, self.workers, self.ten_crop = prefetch, workers, ten_crop
         self.epoch = 0
+        self.rank, self.size = 0, 1
         # The mean image once as float32 channels-first, the layout the hot loop reads.
         self._mean_chw = (np.ascontiguousarray(np.asarray(dataset.mean, dtype=np.float32).transpose(2, 0, 1))
                           if subtract_mean else None)
@@ -59,6 +65,12 @@ class DataLoader:
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration epoch ``epoch`` (its order depends only on seed and epoch)."""
         self.epoch = epoch
+
+    def set_shard(self, rank: int, size: int) -> None:
+        """Yield only worker ``rank``'s share (of ``size`` workers) of every batch, empty shares included."""
+        if not 0 <= rank < size:
+            raise ValueError(f"set_shard: rank must be in [0, {size}), got {rank}")
+        self.rank, self.size = rank, size
 
     def __len__(self) -> int:
         n = len(self.dataset)
@@ -71,15 +83,23 @@ class DataLoader:
         return [order[b * self.batch_size:(b + 1) * self.batch_size] for b in range(len(self))]
 
     def make_batch(self, epoch: int, b: int, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Batch ``b`` of ``epoch`` as NumPy arrays (x float32 NCHW, y int64)."""
-        images, labels = self.dataset.load_batch(indices)
+        """Batch ``b`` of ``epoch`` as NumPy arrays (x float32 NCHW, y int64): this worker's rows of it.
+
+        ``indices`` are the whole batch's; only this worker's shard is loaded, and the random crops,
+        flips and colour shifts are drawn for the whole batch and sliced, so they do not depend on
+        how many workers share it.
+        """
+        start, stop = shard_range(len(indices), self.rank, self.size)
+        images, labels = self.dataset.load_batch(indices[start:stop])
         n, hw, c = len(images), images.shape[1:3], self.crop
+        mine = slice(start, start + n)  # fewer than stop - start when the data set skipped a bad image
         shifts = source = None
         if self.train:
             rng = np.random.default_rng([self.seed, epoch, b])
-            ys, xs, flips = crop_params(n, hw, c, rng, self.flip)
+            ys, xs, flips = (p[mine] for p in crop_params(len(indices), hw, c, rng, self.flip))
             if self.pca:
-                shifts = pca_shifts(n, self.dataset.eigvals, self.dataset.eigvecs, rng, self.pca_std, PIXEL_SCALE)
+                shifts = pca_shifts(len(indices), self.dataset.eigvals, self.dataset.eigvecs, rng, self.pca_std,
+                                    PIXEL_SCALE)[mine]
         elif self.ten_crop:
             ys, xs, flips = (np.tile(p, n) for p in ten_crop_params(hw, c))
             source = np.repeat(np.arange(n), 10)
@@ -101,7 +121,7 @@ class DataLoader:
         if self.prefetch <= 0 or self.workers <= 0:
             for b, indices in jobs:
                 x, y = self.make_batch(epoch, b, indices)
-                if len(y):
+                if len(y) or self.size > 1:
                     yield self._deliver((x, y))
             return
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="tinyalex-loader")
@@ -118,7 +138,7 @@ class DataLoader:
             while pending:
                 x, y = pending.popleft().result()
                 submit_next()
-                if len(y):
+                if len(y) or self.size > 1:  # a worker yields its empty shares: the others wait for it
                     yield self._deliver((x, y))
         finally:
             pool.shutdown(wait=False, cancel_futures=True)

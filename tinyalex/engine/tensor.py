@@ -53,10 +53,10 @@ class Tensor:
     __array_priority__ = 200  # numpy_array * tensor calls Tensor.__rmul__
     graph_freed = False  # set on an op's output when backward() frees the op
 
-    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None):
+    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None, device: str | None = None):
         if isinstance(data, Tensor):
             data = data.data
-        self.data = _as_array(data)
+        self.data = _as_array(data) if device is None else backend.to_device(_as_array(data), device)
         self.requires_grad = requires_grad
         self.grad: Any = None
         self.creator: Function | None = None
@@ -99,8 +99,12 @@ class Tensor:
         return self.data.item()
 
     def to(self, device: str) -> "Tensor":
-        """A new leaf tensor with the data on 'cpu' or 'gpu'."""
-        return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad, name=self.name)
+        """This tensor on 'cpu', 'gpu' or 'gpu:<id>': itself when already there, else a copy that stays in
+        the graph, so backward() brings the gradient back to this tensor (as PyTorch's `.to` does). For a
+        new leaf on a device, pass `device` to the constructor instead."""
+        from tinyalex.engine.to_device import to_device  # that module builds on this one
+
+        return to_device(self, device)
 
     def detach(self) -> "Tensor":
         return Tensor(self.data)

@@ -57,19 +57,34 @@ class Module:
                         yield f"{name}.{i}", item
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """Every parameter once, under the first name that reaches it: a tied (shared) parameter
+        is listed, saved and updated once, however many layers use it."""
+        seen = set()
+        for name, p in self._all_parameters(prefix):
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
+
+    def _all_parameters(self, prefix: str) -> Iterator[tuple[str, Parameter]]:
         for name, value in vars(self).items():
             if isinstance(value, Parameter):
                 yield prefix + name, value
         for name, child in self.named_children():
-            yield from child.named_parameters(f"{prefix}{name}.")
+            yield from child._all_parameters(f"{prefix}{name}.")
 
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
     def modules(self) -> Iterator["Module"]:
-        yield self
-        for _, child in self.named_children():
-            yield from child.modules()
+        """This module and every sub-module, each once (a shared sub-module too)."""
+        seen = set()
+        stack = [self]
+        while stack:
+            module = stack.pop()
+            if id(module) not in seen:
+                seen.add(id(module))
+                yield module
+                stack.extend(reversed([child for _, child in module.named_children()]))
 
     def num_parameters(self) -> int:
         return sum(p.size for p in self.parameters())

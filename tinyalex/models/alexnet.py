@@ -25,6 +25,11 @@ PAPER_INPUT_SIZE = 224
 SMALL_INPUT_SIZE = 64  # alexnet_small's crops
 
 
+def dropout_seed(seed: int, layer: int) -> int:
+    """The uint32 mask seed of the dropout after fc`layer`, derived from the model's seed."""
+    return int(np.random.SeedSequence([seed, layer]).generate_state(1)[0])
+
+
 def _scaled(n: int, width: float, multiple: int) -> int:
     """n * width rounded to a multiple of `multiple` (so channels split evenly across towers), at least `multiple`."""
     return max(multiple, int(round(n * width / multiple)) * multiple)
@@ -57,7 +62,7 @@ class AlexNet(Module):
     weight_std = 0.01; biases 1 in conv2, conv4, conv5, fc6, fc7 and 0 in conv1, conv3, fc8.
     `init="he"` (He et al., 2015, for CPU-sized runs, see `alexnet_small`): weights from
     N(0, 2 / fan_in) in the layers that read ReLU outputs (conv2..fc7), N(0, 1 / fan_in) in conv1 and
-    fc8, all biases 0. Everything, including the dropout masks' generators, comes from `seed`.
+    fc8, all biases 0. Everything, including the dropout layers' mask seeds, comes from `seed`.
 
     `input_scale` multiplies the input first. By default it is 1 with the paper's init (the paper
     feeds mean-subtracted pixels on the 0..255 scale) and 1/64 with He's, which assumes inputs of
@@ -143,11 +148,11 @@ class AlexNet(Module):
         self.fc6 = fc("fc6", c5 * side * side, hidden)
         self.act6 = act()
         if dropout:
-            self.drop6 = Dropout(dropout, rng=np.random.default_rng([seed, 6]))
+            self.drop6 = Dropout(dropout, seed=dropout_seed(seed, 6))
         self.fc7 = fc("fc7", hidden, hidden)
         self.act7 = act()
         if dropout:
-            self.drop7 = Dropout(dropout, rng=np.random.default_rng([seed, 7]))
+            self.drop7 = Dropout(dropout, seed=dropout_seed(seed, 7))
         self.fc8 = fc("fc8", hidden, num_classes)
 
     @staticmethod

@@ -1,8 +1,9 @@
 """Synchronous data parallelism: communicators that average gradients across worker processes.
 
 Every worker holds a full copy of the model, computes gradients on its own shard of each
-global batch, and then calls `allreduce_mean` on them: afterwards every worker holds the
-average, applies the same update, and the copies stay identical. Two existing engines move
+global batch, and then sums them, weighted by its share of the rows, with `allreduce_sum`
+(see `data_parallel.py`): afterwards every worker holds the gradient of the whole batch,
+applies the same update, and the copies stay identical. Two existing engines move
 the numbers, as in ChainerMN: MPI (mpi4py) between CPU processes, and NCCL (CuPy's bindings)
 between GPUs, started by MPI broadcasting NCCL's unique id. Each call packs all its arrays
 into one reused contiguous buffer, so a step sends one message, not one per parameter.
@@ -21,6 +22,8 @@ from tinyalex import backend
 
 # Set by the launchers in every process they start: Open MPI, MPICH / Intel MPI (PMI), PMIx (srun).
 LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK")
+# Lets several NCCL ranks share one GPU, for testing only (see NCCLCommunicator).
+SHARE_GPU_VARIABLE = "TINYALEX_NCCL_SHARE_GPU"
 
 MPI_HINT = "install Open MPI (e.g. `apt-get install openmpi-bin`) and mpi4py (`pip install mpi4py`)"
 
@@ -55,6 +58,12 @@ class Communicator:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(rank={self.rank}, size={self.size}, device={self.device!r})"
+
+    def allreduce_sum(self, arrays: Sequence[Any]) -> None:
+        """Replace every array, in place, by its sum over all workers."""
+        flat = self._pack("allreduce_sum", arrays)
+        self._allreduce_sum(flat)
+        self._unpack(flat, arrays)
 
     def allreduce_mean(self, arrays: Sequence[Any]) -> None:
         """Replace every array, in place, by its average over all workers."""
@@ -138,6 +147,12 @@ class NCCLCommunicator(Communicator):
     communicator with it (ChainerMN's recipe). Each process takes the GPU numbered by its rank
     among the processes on its own machine and makes it the current device, so models moved
     with `.to("gpu")` afterwards land on it.
+
+    NCCL refuses two ranks on one GPU ("Duplicate GPU detected"), so more processes than GPUs on
+    a machine is an error. To test several ranks on a one-GPU machine anyway, set
+    TINYALEX_NCCL_SHARE_GPU=1: each rank then tells NCCL it runs on a host of its own
+    (NCCL_HOSTID), so the ranks talk through NCCL's socket transport over the loopback interface:
+    slow, but the same collectives.
     """
 
     def __init__(self, comm: Any = None):
@@ -147,8 +162,12 @@ class NCCLCommunicator(Communicator):
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         local = self.comm.Split_type(MPI.COMM_TYPE_SHARED, key=self.rank)
-        device_id = local.Get_rank() % self.cupy.cuda.runtime.getDeviceCount()
+        local_rank, local_size = local.Get_rank(), local.Get_size()
         local.Free()
+        gpus = self.cupy.cuda.runtime.getDeviceCount()
+        if local_size > gpus:
+            self._share_gpus(local_size, gpus)
+        device_id = local_rank % gpus
         self.cupy.cuda.Device(device_id).use()
         self.device = f"gpu:{device_id}"
         unique_id = self.nccl.get_unique_id() if self.rank == 0 else None
@@ -158,6 +177,18 @@ class NCCLCommunicator(Communicator):
             np.dtype(np.float32): self.nccl.NCCL_FLOAT32,
             np.dtype(np.float64): self.nccl.NCCL_FLOAT64,
         }
+
+    def _share_gpus(self, processes: int, gpus: int) -> None:
+        """Several ranks per GPU: allowed only when testing, each rank then posing as a host of its own."""
+        if os.environ.get(SHARE_GPU_VARIABLE) != "1":
+            raise backend.DeviceError(
+                f"NCCLCommunicator: {processes} processes on this machine but {gpus} GPU(s); NCCL needs one GPU per "
+                f"process: start at most {gpus} per machine (mpirun -n {gpus}), or use --device cpu (MPI). "
+                f"To test several ranks on one GPU, set {SHARE_GPU_VARIABLE}=1"
+            )
+        os.environ["NCCL_HOSTID"] = f"tinyalex-rank-{self.rank}"  # read when NCCL starts, below
+        os.environ.setdefault("NCCL_SOCKET_IFNAME", "lo")
+        os.environ.setdefault("NCCL_IB_DISABLE", "1")
 
     def _empty(self, n: int, dtype: np.dtype) -> Any:
         if dtype not in self.types:

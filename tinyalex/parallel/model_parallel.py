@@ -14,7 +14,6 @@ model's names and shapes, so checkpoints load into either layout.
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 from typing import Any, Callable, Iterator, Sequence
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from tinyalex import backend
 from tinyalex.engine.tensor import Function, Tensor, as_tensor
+from tinyalex.engine.to_device import device_name, move, on_device, to_device
 from tinyalex.layers import Conv2d, Dropout, Linear, LocalResponseNorm, Module, Parameter
 
 # What each tower runs between two crossings (Figure 2); a stage after the first reads both towers.
@@ -34,53 +34,6 @@ STAGES = (
 )
 # Applied once, on the first device, to the gathered activations that enter each stage.
 SHARED = (None, None, None, "drop6", "drop7")
-
-
-def device_name(device: int | str) -> str:
-    """0 -> 'gpu:0'; 'cpu' and 'gpu:<id>' pass through; 'gpu' names the current GPU."""
-    if isinstance(device, (int, np.integer)):
-        return f"gpu:{int(device)}"
-    if device == "gpu":
-        return f"gpu:{backend.require_gpu().cuda.Device().id}"
-    if device == "cpu" or (device.startswith("gpu:") and device[4:].isdigit()):
-        return device
-    raise ValueError(f"unknown device {device!r}: expected a GPU number, 'cpu', 'gpu' or 'gpu:<id>'")
-
-
-def on_device(device: str) -> contextlib.AbstractContextManager:
-    """Make `device` the current CUDA device for the block (nothing to do on the CPU)."""
-    if device == "cpu":
-        return contextlib.nullcontext()
-    return backend.require_gpu().cuda.Device(int(device[4:]))
-
-
-def move(array: Any, device: str) -> Any:
-    """`array` on `device`, copied only when it lives elsewhere (GPU to GPU included)."""
-    if backend.device_of(array) == device:
-        return array
-    if device != "cpu" and backend.is_cupy_array(array):
-        with on_device(device):
-            return array.copy()  # CuPy copies into the current device, from any other
-    return backend.to_device(array, device)
-
-
-class ToDevice(Function):
-    """A crossing: copies an activation to another device, and its gradient back."""
-
-    def __init__(self, device: str):
-        self.device = device
-
-    def forward(self, x):
-        self.source = backend.device_of(x)
-        return move(x, self.device)
-
-    def backward(self, gy):
-        return move(gy, self.source)
-
-
-def to_device(x: Any, device: str) -> Tensor:
-    x = as_tensor(x)
-    return x if x.device == device else ToDevice(device)(x)
 
 
 class Concat(Function):

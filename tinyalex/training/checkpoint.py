@@ -6,8 +6,8 @@ One ``.npz`` file, written atomically (temporary file, then rename), loaded with
 * ``velocity/<i>``       MomentumSGD's velocity of the i-th parameter
 * ``data/mean``          the training mean image (size x size x 3), when known
 * ``meta``               one JSON string: format, epoch and batch reached, model config,
-                         optimiser groups, schedule state, every Dropout layer's generator
-                         state, the loader's seed, the history so far, and the data description
+                         optimiser groups, schedule state, every Dropout layer's seed and
+                         step, the loader's seed, the history so far, and the data description
 """
 from __future__ import annotations
 
@@ -42,16 +42,23 @@ class CheckpointWriteError(CheckpointError):
 
 
 def dropout_states(model: Module) -> dict[str, Any]:
-    """Name -> bit-generator state of every Dropout layer (so resumed masks continue the sequence)."""
-    return {name: layer.rng.bit_generator.state for name, layer in _dropouts(model)}
+    """Name -> {"seed", "step"} of every Dropout layer: what its next masks depend on."""
+    return {name: {"seed": layer.seed, "step": layer.step} for name, layer in _dropouts(model)}
 
 
 def load_dropout_states(model: Module, states: dict[str, Any]) -> None:
+    """Give every Dropout layer its saved seed and step, so that resumed masks continue the sequence."""
     layers = dict(_dropouts(model))
     if set(layers) != set(states):
         raise CheckpointError(f"checkpoint has dropout states for {sorted(states)}, the model has {sorted(layers)}")
     for name, state in states.items():
-        layers[name].rng.bit_generator.state = state
+        if set(state) != {"seed", "step"}:
+            raise CheckpointError(
+                f"the checkpoint's state of dropout layer {name} is {sorted(state)}, expected seed and step: it was "
+                "written by an older tinyalex whose masks came from another generator, so the run cannot be "
+                "resumed exactly (evaluate and predict still work)"
+            )
+        layers[name].seed, layers[name].step = int(state["seed"]), int(state["step"])
 
 
 def _dropouts(model: Module) -> list[tuple[str, Dropout]]:

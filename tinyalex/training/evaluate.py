@@ -12,6 +12,7 @@ from tinyalex.data.loader import DataLoader
 from tinyalex.engine.tensor import no_grad
 from tinyalex.functional import log_softmax
 from tinyalex.layers import Module
+from tinyalex.parallel.data_parallel import worker_batches
 from tinyalex.training.checkpoint import data_of, load_model
 from tinyalex.training.datasets import open_split
 from tinyalex.training.metrics import topk_wrong
@@ -23,8 +24,8 @@ def evaluate(model: Module, loader: Any, device: str = "cpu", communicator: Any 
 
     A loader with ``ten_crop`` set yields 10 crops per image; their softmax outputs are averaged
     (Section 4.1: "averaging the predictions made by the network's softmax layer on the ten
-    patches"). With a communicator, each worker scores its contiguous shard of every batch and
-    the counts are summed over workers.
+    patches"). With a communicator, each worker scores its contiguous shard of every batch (the
+    loader loads only that shard when it can) and the counts are summed over workers.
     """
     crops = 10 if getattr(loader, "ten_crop", False) else 1
     was_training = model.training
@@ -32,9 +33,11 @@ def evaluate(model: Module, loader: Any, device: str = "cpu", communicator: Any 
     loss_sum, wrong1, wrong5, images = 0.0, 0, 0, 0
     try:
         with no_grad():
-            for x, y in tqdm(loader, desc=desc, leave=False, disable=not progress):
-                if communicator is not None:
-                    x, y = shard(x, communicator, crops), shard(y, communicator)
+            batches = worker_batches(loader, communicator, crops)
+            total = len(loader) if hasattr(loader, "__len__") else None
+            for x, y in tqdm(batches, total=total, desc=desc, leave=False, disable=not progress):
+                if len(y) == 0:  # this worker's share of the batch is empty
+                    continue
                 x, y = to_device(x, device), to_device(y, device)
                 log_p = log_softmax(model(x)).data
                 xp = get_array_module(log_p)
@@ -57,18 +60,11 @@ def evaluate(model: Module, loader: Any, device: str = "cpu", communicator: Any 
     return {"loss": loss_sum / images, "top1_error": wrong1 / images, "top5_error": wrong5 / images, "images": images}
 
 
-def shard(batch: Any, communicator: Any, rows_per_item: int = 1) -> Any:
-    """Worker ``rank``'s contiguous share of a batch (items of ``rows_per_item`` rows stay together)."""
-    items = len(batch) // rows_per_item
-    start, stop = items * communicator.rank // communicator.size, items * (communicator.rank + 1) // communicator.size
-    return batch[start * rows_per_item:stop * rows_per_item]
-
-
 def sum_over_workers(values: list[float], communicator: Any, device: str) -> list[float]:
-    """Sum a few numbers over all workers (their mean times the number of workers)."""
+    """Sum a few numbers over all workers."""
     array = to_device(np.array(values, dtype=np.float64), device)
-    communicator.allreduce_mean([array])
-    return [float(v) * communicator.size for v in array.tolist()]
+    communicator.allreduce_sum([array])
+    return [float(v) for v in array.tolist()]
 
 
 def evaluate_checkpoint(path: str | os.PathLike, data: str | os.PathLike | None = None, split: str = "val",

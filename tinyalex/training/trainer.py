@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from tinyalex.backend import get_array_module, resolve_device, to_device
+from tinyalex.backend import resolve_device, to_device
 from tinyalex.data import atomic
 from tinyalex.functional import softmax_cross_entropy
 from tinyalex.layers import Module
@@ -36,7 +36,14 @@ from tinyalex.training.checkpoint import (
     save_checkpoint,
     write_error,
 )
-from tinyalex.training.evaluate import evaluate, shard, sum_over_workers
+from tinyalex.parallel.data_parallel import (
+    average_gradients,
+    global_rows,
+    set_first_row,
+    skip_dropout,
+    worker_batches,
+)
+from tinyalex.training.evaluate import evaluate, sum_over_workers
 from tinyalex.training.interrupt import DeferredInterrupt, Interrupted
 from tinyalex.training.metrics import write_metrics_csv
 from tinyalex.training.plots import plot_history
@@ -50,9 +57,10 @@ class Trainer:
     """Holds a model, its optimiser and schedule, and runs epochs of training and validation.
 
     ``communicator`` (optional) makes this one worker of data-parallel training: it needs
-    ``rank``, ``size``, ``allreduce_mean(arrays)`` (in place) and ``broadcast(arrays, root=0)``.
-    Each worker then takes the contiguous shard ``rank`` of every global batch, gradients are
-    averaged over workers before each update, and only worker 0 prints and writes files.
+    ``rank``, ``size``, ``allreduce_sum(arrays)`` (in place) and ``broadcast(arrays, root=0)``.
+    Each worker then takes the contiguous shard ``rank`` of every global batch (a DataLoader
+    loads only that shard), gradients are averaged over workers, weighted by their rows, before
+    each update, and only worker 0 prints and writes files.
 
     ``data_info`` (a JSON-able description of the data, see ``datasets.open_datasets``), ``mean``
     (the training mean image) and ``run_info`` (e.g. the command-line options) are stored in every
@@ -125,7 +133,7 @@ class Trainer:
                    unit="batch", leave=False, disable=not self.bars)
         start = time.perf_counter() - done["seconds"]
         waiting_since = time.perf_counter()
-        for b, (x, y) in enumerate(train_loader):
+        for b, (x, y) in enumerate(worker_batches(train_loader, self.communicator)):
             arrived = time.perf_counter()
             waited = arrived - waiting_since
             if b < done["batch"]:  # resuming mid-epoch: this batch was trained on before the interruption
@@ -180,26 +188,44 @@ class Trainer:
     def _step(self, x: Any, y: Any, batch: int, interrupt: DeferredInterrupt) -> tuple[float, int, int, bool]:
         """One SGD update on a batch; returns (loss, correct predictions, images, stop requested)."""
         if self.communicator is not None:
-            x, y = shard(x, self.communicator), shard(y, self.communicator)
+            return self._worker_step(x, y, batch, interrupt)
         x, y = to_device(x, self.device), to_device(y, self.device)
         self.model.zero_grad()
         logits = self.model(x)
         loss = softmax_cross_entropy(logits, y)
         value, stop = float(loss.item()), interrupt.requested
-        if self.communicator is None and not math.isfinite(value):
+        if not math.isfinite(value):
             raise self._diverged(value, batch)
         loss.backward()
-        if self.communicator is not None:  # average gradients; agree on the loss and on stopping
-            xp = get_array_module(loss.data)
-            stats = xp.asarray([value, float(stop)], dtype=loss.data.dtype)
-            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-            self.communicator.allreduce_mean([stats] + grads)
-            mean_loss, stop = float(stats[0]), bool(float(stats[1]) > 0)
-            if not math.isfinite(mean_loss):
-                raise self._diverged(mean_loss, batch)
         self.optimizer.step()
         correct = int((logits.data.argmax(axis=1) == y).sum())
         return value, correct, len(y), stop
+
+    def _worker_step(self, x: Any, y: Any, batch: int, interrupt: DeferredInterrupt) -> tuple[float, int, int, bool]:
+        """`_step` as one of several data-parallel workers, on its share of the global batch (maybe none):
+        the same update as one worker on the whole batch (see parallel/data_parallel.py)."""
+        x, y = to_device(x, self.device), to_device(y, self.device)
+        first_row, total = global_rows(len(y), self.communicator, self.device)
+        if total == 0:  # every worker's share was empty (the data set skipped every image of this batch)
+            return 0.0, 0, 0, False
+        self.model.zero_grad()
+        value, correct = 0.0, 0
+        if len(y):
+            set_first_row(self.model, first_row)
+            logits = self.model(x)
+            loss = softmax_cross_entropy(logits, y)
+            value = float(loss.item())
+            loss.backward()
+            correct = int((logits.data.argmax(axis=1) == y).sum())
+        else:
+            skip_dropout(self.model)
+        # average the gradients, weighted by rows; agree on the loss and on stopping
+        loss_sum, stops = average_gradients(self.model.parameters(), len(y), total, self.communicator,
+                                            [value * len(y), float(interrupt.requested)])
+        if not math.isfinite(loss_sum):
+            raise self._diverged(loss_sum / total, batch)
+        self.optimizer.step()
+        return value, correct, len(y), stops > 0
 
     def _diverged(self, value: float, batch: int) -> NonFiniteLossError:
         kept = (f"the last good checkpoint is {self.last_path} (end of epoch {self.epoch})"
