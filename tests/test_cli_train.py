@@ -1,10 +1,12 @@
 """`tinyalex train / evaluate / predict` end to end on a tiny copy of the embedded shapes set."""
+import errno
 import json
 import shutil
 import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from training_helpers import run_workers, shapes_folder
 
@@ -181,6 +183,26 @@ def test_evaluate_refuses_data_with_other_classes_or_image_size(run_dir, tmp_pat
     assert "the checkpoint was trained on ['checkerboard'" in capsys.readouterr().err
     assert main(["evaluate", str(out / "last.npz"), "--data", str(smaller)]) == 1
     assert f"{smaller} holds 40px images; the checkpoint was trained on 73px" in capsys.readouterr().err
+
+
+def test_a_full_disk_while_training_is_one_line_that_says_how_to_go_on(run_dir, tmp_path, monkeypatch, capsys):
+    data, _ = run_dir
+    real, calls = np.savez, []
+
+    def savez(file, **arrays):  # the disk fills up at epoch 2's checkpoint (epoch 1 wrote last and best)
+        calls.append(file)
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(file, **arrays)
+
+    monkeypatch.setattr(np, "savez", savez)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "2", *TRAIN]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"could not write {out / 'last.npz'}: No space left on device ({out} is full: free some space); the " \
+           f"previous last.npz is unchanged; continue with: tinyalex train --resume --out {out}" in err
+    assert load_checkpoint(out / "last.npz")["meta"]["epoch"] == 1 and not list(out.glob(".*.tmp"))
 
 
 def test_an_existing_run_is_never_overwritten(run_dir, capsys):

@@ -35,12 +35,13 @@ DEFAULTS = {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "patience": 3, 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="a folder written by `tinyalex prepare`, or an ImageNet-layout folder with "
                         "train/<class>/ and val/<class>/ (default: the embedded shapes set, generated once)")
-    parser.add_argument("--out", help="folder for checkpoints, metrics.csv and curves.png "
-                        "(default: runs/<data folder name>)")
+    parser.add_argument("--out", help="the run folder: checkpoints, config.json, train.log, metrics.csv and "
+                        "curves.png (default: runs/<data folder name>)")
     parser.add_argument("--model", choices=("alexnet", "small"),
                         help="the paper's net (224x224 crops) or the CPU-sized alexnet_small (64x64 crops); "
                         "default: small on the embedded data, alexnet otherwise")
-    parser.add_argument("--epochs", type=integer(1), help="total epochs (default: 20 for small, 90 for alexnet)")
+    parser.add_argument("--epochs", type=integer(1), help="total epochs (default: 20 for small, 90 for alexnet; "
+                        "with --resume: the run's own)")
     parser.add_argument("--batch-size", type=integer(1),
                         help="images per step (paper and default for alexnet: 128; default for small: 64)")
     parser.add_argument("--lr", type=number(0, low_inclusive=False),
@@ -193,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
                     f"device {device}; writing to {out}")
         history = trainer.fit(train_loader, val_loader, epochs, resume=args.resume)
     except CheckpointWriteError as exc:
-        print(f"tinyalex train: error: {exc}{resume_hint(out, ', then')}", file=sys.stderr)
+        print(f"tinyalex train: error: {exc}{resume_hint(out)}", file=sys.stderr)
         return 1
     except (DataError, CheckpointError, DeviceError, NonFiniteLossError, ImportError) as exc:
         print(f"tinyalex train: error: {exc}", file=sys.stderr)
@@ -211,8 +212,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def resume_hint(out: Path, lead: str = "") -> str:
-    """How to go on after an interruption: resume when a checkpoint exists, else start again."""
+def resume_hint(out: Path) -> str:
+    """How to go on after an interruption or a failed write: resume when a checkpoint exists, else start again."""
     if (out / "last.npz").is_file():
-        return f"; {lead.strip(', ') + ' ' if lead else ''}continue with: tinyalex train --resume --out {out}"
+        return f"; continue with: tinyalex train --resume --out {out}"
     return "; no checkpoint was written yet: run the same command again to start over"
