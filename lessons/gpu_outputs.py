@@ -32,6 +32,13 @@ LESSONS = Path(__file__).resolve().parent
 DEFAULT = LESSONS / "saved" / "gpu.json"
 ENVIRONMENT = "TINYALEX_GPU_OUTPUTS"  # another file for the notebooks to read (the tests use it)
 sys.path.insert(0, str(LESSONS))
+# What lesson 6's exercise and check cells use from its first cell (which also imports matplotlib: not needed here).
+CHECK_PRELUDE = """
+import numpy as np
+import tinyalex
+from grading import check
+from tinyalex.ops.local_response_norm import window_sum as library_window_sum
+"""
 
 
 def load(path: str | os.PathLike | None = None) -> dict | None:
@@ -88,7 +95,7 @@ def conv_timings(xp: Any, sync: Callable[[], Any], conv1_batch: int) -> dict[str
     images = xp.asarray(rng.standard_normal((conv1_batch, 3, 224, 224), dtype=np.float32))
     filters = xp.asarray(0.01 * rng.standard_normal((96, 3, 11, 11), dtype=np.float32))
     return {
-        "loop over output pixels": best_seconds(pixel_loop, sync, repeats=3),
+        "loop over pixels": best_seconds(pixel_loop, sync, repeats=3),
         "im2col + one product": best_seconds(one_product, sync),
         "tinyalex conv2d": best_seconds(lambda: F.conv2d(x, w, padding=2), sync),
         f"conv1, batch {conv1_batch}": best_seconds(lambda: F.conv2d(images, filters, stride=4, padding=2), sync),
@@ -106,7 +113,7 @@ def kernel_check(xp: Any, sync: Callable[[], Any], shape: tuple) -> dict[str, An
     namespace: dict[str, Any] = {}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        exec(sources.setup_code(cells), namespace)  # the lesson's imports and settings
+        exec(CHECK_PRELUDE, namespace)
         exec(sources.solution_code(exercise.text), namespace)
         exec(check_cell.text, namespace)
     yours = namespace["window_sum_gpu" if xp is not np else "window_sum_cpu"]

@@ -395,13 +395,15 @@ facts.record(measured=True, loop_rate=rates["small", "seven loops"] / 1e6,
 
 # %%
 gpu = gpu_outputs.load()
-fig, ax = plt.subplots(figsize=(7, 3))
+fig, ax = plt.subplots(figsize=(7, 3.4))
 labels = [f"{layer}: {name}" for layer, name in rates]
-ax.barh(labels, [r / 1e6 for r in rates.values()], label=f"CPU (this run, {DEVICE})")
+rows = np.arange(len(labels))
+ax.barh(rows, [r / 1e6 for r in rates.values()], height=0.4, label=f"this run ({DEVICE})")
 if gpu:
     larger = 8 * 16 * 32 * 32 * 75                          # the larger layer's multiply-adds
     on_gpu = {f"larger: {name}": larger / t / 1e6 for name, t in gpu["lesson4"]["seconds"].items() if "conv1" not in name}
-    ax.barh(list(on_gpu), list(on_gpu.values()), label=f"{gpu['device']} (saved {gpu['date']})", alpha=0.7)
+    ax.barh([labels.index(label) + 0.4 for label in on_gpu], list(on_gpu.values()), height=0.4,
+            label=f"{gpu['device']} (saved {gpu['date']})")
     batch = gpu["lesson4"]["conv1_batch"]
     print(f"GPU, saved by lessons/gpu_outputs.py on {gpu['date']} ({gpu['device']}, {gpu['library']}):")
     for name, seconds in gpu["lesson4"]["seconds"].items():
@@ -409,8 +411,10 @@ if gpu:
     print(f"  conv1 of the paper at batch {batch}: {batch / gpu['lesson4']['seconds'][f'conv1, batch {batch}']:,.0f} images/s")
 else:
     print("no GPU measurement saved yet (lessons/gpu_outputs.py writes lessons/saved/gpu.json on a GPU machine)")
+ax.set_yticks(rows + 0.2, labels)
+ax.invert_yaxis()
 ax.set(xscale="log", xlabel="million multiply-adds per second (higher is better)")
-ax.legend(loc="lower right", fontsize=8)
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8)
 plt.show()
 
 # %% [markdown]
