@@ -1,28 +1,33 @@
 """Build the lesson notebooks from their sources in lessons/src/, execute them, and save them with outputs.
 
-A source is a Python file in the "percent" format that editors and jupytext understand:
+The sources' format, and how graded exercises are marked, is described in lessons/sources.py. What
+lessons/ ships is the *student* version of every lesson: each exercise's answer replaced by a stub
+that raises NotImplementedError, executed top to bottom, so every check says "not done yet" and
+the cells after it go on with tinyalex's version. The *solution* version keeps the answers; build
+it with --solutions (lessons/NN_name.solution.ipynb, beside the student's, which git ignores) to see
+every check say PASS.
 
-    # %% [markdown]        a Markdown cell; its lines are comments, "# " is stripped
-    # %%                   a code cell
-    # %% [solution]        a code cell shown collapsed in Jupyter: an exercise's answer
-
-Code cells are notebook code, so IPython magics such as `%matplotlib inline` are allowed.
+The numbers a lesson's text quotes are recorded by the cells that compute them (lessons/facts.py);
+after execution the `{{name}}` fields of the Markdown are filled in from them.
 
 Cells get ids numbered in order and execution leaves no timings in the metadata, so rebuilding
-an unchanged lesson gives the same file (figures aside) and diffs stay small. Notebooks execute
-with lessons/ as the working directory, TINYALEX_DATA pointing at a scratch folder (so the
+an unchanged lesson gives the same file (figures and timings aside) and diffs stay small. Notebooks
+execute with lessons/ as the working directory, TINYALEX_DATA pointing at a scratch folder (so the
 generated data set never lands in the repository), on the CPU, with one BLAS thread.
 
 Usage (from the repository root):
 
-    python lessons/build.py                 # build and execute every lesson
-    python lessons/build.py 05 06           # only the lessons whose names start with these
-    python lessons/build.py --check         # are the notebooks in step with their sources?
+    python lessons/build.py                     # build and execute every lesson (student version)
+    python lessons/build.py 05 06               # only the lessons whose names start with these
+    python lessons/build.py --check             # are the notebooks in step with their sources?
+    python lessons/build.py --solutions         # execute the solution versions (NN_name.solution.ipynb)
+    python lessons/build.py --solutions 04      # ... of lesson 4 only
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -32,6 +37,10 @@ import nbformat
 from nbclient import NotebookClient
 
 LESSONS = Path(__file__).resolve().parent
+sys.path.insert(0, str(LESSONS))
+import facts  # noqa: E402  (lessons/facts.py, beside this file)
+import sources  # noqa: E402
+
 SOURCES = LESSONS / "src"
 KERNEL = "python3"
 TIMEOUT = 240  # seconds a single cell may run before execution is abandoned
@@ -39,53 +48,36 @@ HIDDEN = {"jupyter": {"source_hidden": True}, "tags": ["solution"]}
 # One BLAS thread unless the caller says otherwise: the lessons' arrays are small, and OpenBLAS's
 # threads spin while they wait, which made some lessons five times slower on a busy 2-core machine.
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+FIELD = re.compile(r"\{\{(\w+)(?:\[(\d+)\])?(?::([^}]*))?\}\}")
 
 
-def sources() -> list[Path]:
+def sources_in_order() -> list[Path]:
     """The lesson sources, in course order (their names start with the lesson number)."""
     return sorted(SOURCES.glob("[0-9][0-9]_*.py"))
 
 
-def notebook_path(source: Path) -> Path:
-    return LESSONS / f"{source.stem}.ipynb"
+def notebook_path(source: Path, variant: str = "student") -> Path:
+    """lessons/NN_name.ipynb for the student version, lessons/NN_name.solution.ipynb for the solution."""
+    return LESSONS / f"{source.stem}{'.solution' if variant == 'solution' else ''}.ipynb"
 
 
-def parse(text: str) -> list[tuple[str, str]]:
-    """(kind, source) per cell, kind being 'markdown', 'code' or 'solution'."""
-    cells: list[tuple[str, list[str]]] = []
-    for line in text.splitlines():
-        if line.startswith("# %%"):
-            tag = line[4:].strip()
-            kind = {"": "code", "[markdown]": "markdown", "[solution]": "solution"}.get(tag)
-            if kind is None:
-                raise ValueError(f"unknown cell marker {line!r}: expected '# %%', '# %% [markdown]' or '# %% [solution]'")
-            cells.append((kind, []))
-        elif not cells:
-            if line.strip():
-                raise ValueError(f"text before the first cell marker: {line!r}")
-        elif cells[-1][0] == "markdown":
-            if line and not line.startswith("#"):
-                raise ValueError(f"a Markdown cell line must be a comment: {line!r}")
-            cells[-1][1].append(line[2:] if line.startswith("# ") else line[1:])
-        else:
-            cells[-1][1].append(line)
-    return [(kind, "\n".join(lines).strip("\n")) for kind, lines in cells]
-
-
-def build(source: Path) -> nbformat.NotebookNode:
-    """The unexecuted notebook of one source."""
+def build(source: Path, variant: str = "student") -> nbformat.NotebookNode:
+    """The unexecuted notebook of one source, in the 'student' or 'solution' version."""
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"name": KERNEL, "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},
     }
-    for i, (kind, text) in enumerate(parse(source.read_text(encoding="utf-8"))):
-        if kind == "markdown":
-            cell = nbformat.v4.new_markdown_cell(text)
+    for i, cell in enumerate(sources.read(source)):
+        if cell.kind == "markdown":
+            new = nbformat.v4.new_markdown_cell(cell.text)
         else:
-            cell = nbformat.v4.new_code_cell(text, metadata=dict(HIDDEN) if kind == "solution" else {})
-        cell.id = f"cell-{i:02d}"
-        nb.cells.append(cell)
+            metadata = dict(HIDDEN) if cell.kind == "solution" else {}
+            if cell.is_exercise or cell.is_check:
+                metadata = {"tags": ["exercise" if cell.is_exercise else "check"]}
+            new = nbformat.v4.new_code_cell(sources.code(cell, variant), metadata=metadata)
+        new.id = f"cell-{i:02d}"
+        nb.cells.append(new)
     return nb
 
 
@@ -117,8 +109,41 @@ def coalesce_streams(outputs: list) -> list:
     return merged
 
 
+def recorded(nb: nbformat.NotebookNode) -> dict | None:
+    """The numbers the executed notebook recorded for its text ({'values': ..., 'measured': [...]}), if any."""
+    found = None
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if facts.MIME in output.get("data", {}):
+                found = output["data"][facts.MIME]
+    return found
+
+
+def fill(text: str, values: dict, where: str = "") -> str:
+    """Markdown with each {{name}}, {{name[i]}} or {{name:format}} replaced by the recorded value."""
+    def one(match: re.Match) -> str:
+        name, index, spec = match.group(1), match.group(2), match.group(3) or ""
+        if name not in values:
+            raise KeyError(f"{where}: the text quotes {{{{{name}}}}}, which the notebook never recorded"
+                           f" (recorded: {', '.join(sorted(values)) or 'nothing'})")
+        value = values[name] if index is None else values[name][int(index)]
+        return format(value, spec)
+
+    return FIELD.sub(one, text)
+
+
+def render(nb: nbformat.NotebookNode, name: str, values: dict | None = None) -> nbformat.NotebookNode:
+    """Fill the Markdown's fields from `values`, by default the numbers the executed notebook recorded."""
+    values = (recorded(nb) or {}).get("values", {}) if values is None else values
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            cell.source = fill(cell.source, values, f"{name}, cell {i}")
+    return nb
+
+
 def write(nb: nbformat.NotebookNode, path: Path) -> None:
     """Save atomically: a temporary file beside the target, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     nbformat.write(nb, tmp)
     os.replace(tmp, path)
@@ -129,7 +154,11 @@ def out_of_step(source: Path) -> list[str]:
     path = notebook_path(source)
     if not path.is_file():
         return [f"{path.name} is missing"]
-    built, saved = build(source), nbformat.read(path, as_version=4)
+    saved = nbformat.read(path, as_version=4)
+    try:
+        built = render(build(source), path.name, (recorded(saved) or {}).get("values", {}))
+    except KeyError as error:
+        return [str(error.args[0])]
     problems = []
     if len(built.cells) != len(saved.cells):
         problems.append(f"{path.name}: {len(saved.cells)} cells, the source has {len(built.cells)}")
@@ -143,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="prefixes of the lessons to build (default: all)")
     parser.add_argument("--check", action="store_true", help="only compare the notebooks with their sources")
+    parser.add_argument("--solutions", action="store_true",
+                        help="execute the solution versions into lessons/NN_name.solution.ipynb (ignored by git)")
     args = parser.parse_args(argv)
-    chosen = [s for s in sources() if not args.names or any(s.stem.startswith(n) for n in args.names)]
+    chosen = [s for s in sources_in_order() if not args.names or any(s.stem.startswith(n) for n in args.names)]
     if not chosen:
         print(f"no lesson source matches {args.names} in {SOURCES}", file=sys.stderr)
         return 2
@@ -152,12 +183,13 @@ def main(argv: list[str] | None = None) -> int:
         problems = [p for s in chosen for p in out_of_step(s)]
         print("\n".join(problems) or f"{len(chosen)} notebooks match their sources")
         return 1 if problems else 0
+    variant = "solution" if args.solutions else "student"
     with tempfile.TemporaryDirectory(prefix="tinyalex-lessons-") as data_dir:
         for source in chosen:
             start = time.perf_counter()
-            nb = execute(build(source), data_dir)
-            write(nb, notebook_path(source))
-            print(f"{notebook_path(source).name}: {time.perf_counter() - start:.1f} s")
+            nb = render(execute(build(source, variant), data_dir), source.name)
+            write(nb, notebook_path(source, variant))
+            print(f"{notebook_path(source, variant).name}: {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -1,22 +1,39 @@
-"""The lesson notebooks (lessons/): each runs top to bottom without an error, is listed in
-lessons/README.md in course order, matches its source in lessons/src/, has exercises with hidden
-solutions, and its committed outputs hold no absolute paths or machine names.
+"""The lesson notebooks (lessons/) and their graded exercises.
 
-Executing all notebooks takes a few minutes on a 2-core CPU (they share one scratch data folder,
-so the embedded data set is generated once).
+- Every lesson has graded exercises (two at least, 26 in all), each followed by a check cell.
+- The checks pass on the solutions, say "not done yet" on the stubs, and fail on a plausible wrong answer
+  of each exercise (WRONG below); these run the exercise and check cells in this process, in seconds.
+- The student notebooks, as shipped, run top to bottom without an error and never say PASS; the solution
+  versions, executed the same way, pass every check.
+- The text quotes numbers only through fields filled in from the notebook's own recorded output
+  (lessons/facts.py), the qualitative claims around them hold (CLAIMS), "Expected" outputs appear, and the
+  numbers that do not depend on the machine come out the same when the notebook runs again.
+- The switch to the student's own ImageNet-layout folder (DATA) works, and lessons/gpu_outputs.py runs (on
+  the CPU here) and writes what lessons 1, 4 and 6 read.
+- Each notebook matches its source, is listed in lessons/README.md, and its committed outputs are complete,
+  small and hold no absolute paths or machine names.
+
+Executing every notebook twice takes several minutes on a 2-core CPU (they share one scratch data folder, so
+the embedded data set is generated once).
 """
 import importlib.util
 import json
+import math
 import re
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
+
+import lesson_cells  # noqa: E402  (tests/lesson_cells.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "lessons"
@@ -24,6 +41,8 @@ NOTEBOOK_SECONDS = 180  # a notebook (and any one of its cells) must finish with
 MAX_BYTES = 300_000
 # Absolute paths of the usual home, scratch and work folders, on Linux, macOS and Windows.
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])(/work|/root|/home|/tmp|/Users|/private|/var/folders|[A-Za-z]:\\\\?Users)\b")
+LESSONS_WITH_DATA = ("05", "09", "11", "12")  # a DATA switch in the first code cell
+LESSONS_WITH_GPU = ("01", "04", "06")  # show lessons/saved/gpu.json when it is there
 
 
 def load_build():
@@ -34,11 +53,152 @@ def load_build():
 
 
 build = load_build()
-NOTEBOOKS = sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
+import facts  # noqa: E402  (lessons/facts.py, on the path since build.py put it there)
+import gpu_outputs  # noqa: E402
+
+SOURCES = build.sources_in_order()
+NOTEBOOKS = [build.notebook_path(s) for s in SOURCES]
+
+# A plausible wrong answer per exercise function, at least one each: (what it is, text of the solution, replaced by).
+WRONG = {
+    "c_strides": [("the strides in reverse order", "return tuple(reversed(strides))", "return tuple(strides)"),
+                  ("each axis counts itself", "step *= size", "step *= size + 1")],
+    "to_nchw": [("a reshape instead of a transpose", "images.transpose(0, 3, 1, 2)", "images.reshape(len(images), 3, *images.shape[1:3])"),
+                ("H and W swapped", "images.transpose(0, 3, 1, 2)", "images.transpose(0, 3, 2, 1)"),
+                ("no copy: not contiguous", "np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32)",
+                 "images.transpose(0, 3, 1, 2).astype(np.float32, copy=False)")],
+    "topological_order": [("not reversed", "return order[::-1]", "return order"),
+                          ("listed before its inputs are visited", "        order.append(f)           # after everything it depends on\n", ""),
+                          ("no record of visited functions", "if f is None or id(f) in seen:", "if f is None:")],
+    "linear_backward": [("a missing transpose", "gy.T @ x", "x.T @ gy"), ("the bias gradient averaged", "gy.sum(axis=0)", "gy.mean(axis=0)")],
+    "softmax_cross_entropy_backward": [("not divided by N", "return p / len(z)", "return p"),
+                                       ("the wrong sign", "p[np.arange(len(z)), labels] -= 1", "p[np.arange(len(z)), labels] += 1"),
+                                       ("no shift before exp", "np.exp(z - z.max(axis=1, keepdims=True))", "np.exp(z)")],
+    "numeric_gradient": [("a one-sided difference", "(f(up) - f(down)) / (2 * h)", "(f(up) - f(x)) / h"),
+                         ("divided by h, not 2h", "(f(up) - f(down)) / (2 * h)", "(f(up) - f(down)) / h"),
+                         ("x changed in place", "up, down = x.copy(), x.copy()", "up, down = x, x.copy()")],
+    "leaky_relu_backward": [("the slope forgotten", "np.where(x > 0, gy, slope * gy)", "np.where(x > 0, gy, 0)"),
+                            ("the wrong sign", "np.where(x > 0, gy, slope * gy)", "np.where(x > 0, gy, -slope * gy)")],
+    "im2col": [("the stride forgotten in one axis", "v:v + stride * ow:stride]", "v:v + ow]"),
+               ("u and v swapped", "col[:, :, u, v] = padded", "col[:, :, v % kh, u % kw] = padded")],
+    "col2im": [("overwriting instead of adding", "+= col[:, :, u, v]", "= col[:, :, u, v]"),
+               ("the padding cut off one pixel early", "return padded[:, :, pad:pad + h, pad:pad + w]",
+                "return padded[:, :, pad - 1:pad - 1 + h, pad:pad + w]")],
+    "conv_backward": [("the weight gradient's sign", "dw = np.tensordot", "dw = -np.tensordot"),
+                      ("the bias gradient averaged over images", "g.sum(axis=(0, 2, 3))", "g.sum(axis=(2, 3)).mean(axis=0)"),
+                      ("kernel offsets swapped", "dcol.transpose(3, 0, 1, 2, 4, 5)", "dcol.transpose(3, 0, 2, 1, 4, 5)")],
+    "relu_forward_backward": [("derivative 1 at zero", "gy * (x > 0)", "gy * (x >= 0)"), ("gy forgotten", "gy * (x > 0)", "(x > 0)")],
+    "tanh_forward_backward": [("the derivative from the input", "gy * (1 - y**2)", "gy * (1 - x**2)"),
+                              ("the wrong sign", "gy * (1 - y**2)", "gy * (1 + y**2)")],
+    "lrn_forward": [("a window one channel too long", "min(channels - 1, i + n // 2)", "min(channels - 1, i + n // 2 + 1)"),
+                    ("PyTorch's alpha / n", "(k + alpha * s) ** beta", "(k + alpha * s / n) ** beta")],
+    "lrn_backward": [("the cross term's sign", "- 2 * alpha * beta * a[:, m]", "+ 2 * alpha * beta * a[:, m]"),
+                     ("no window sum in the cross term", "q[:, lo:hi + 1].sum(axis=1)", "q[:, m]"),
+                     ("the factor 2 forgotten", "2 * alpha * beta", "alpha * beta")],
+    "window_sum_cpu": [("a shifted slice read unshifted", "s[:, d:] += squares[:, :-d]", "s[:, d:] += squares[:, d:]"),
+                       ("values instead of squares", "squares = a * a", "squares = a")],
+    "max_pool_forward": [("a window one pixel short", "s * i:s * i + z, s * j:s * j + z", "s * i:s * i + z - 1, s * j:s * j + z - 1")],
+    "max_pool_backward": [("overwriting where windows overlap",
+                           "np.add.at(dx, (images, channels, s * i + u, s * j + v), g[:, :, i, j])",
+                           "dx[images, channels, s * i + u, s * j + v] = g[:, :, i, j]"),
+                          ("the row and column of the maximum swapped", "(z, z))", "(z, z))[::-1]")],
+    "paper_dropout": [("no scaling at test time", "return x * (1 - p)", "return x"),
+                      ("inverted scaling in training", "return x * keep", "return x * keep / (1 - p)")],
+    "inverted_dropout": [("the gradient not masked", "return x * mask, gy * mask", "return x * mask, gy"),
+                         ("divided by p", "mask = keep / (1 - p)", "mask = keep / p")],
+    "geometric_mean_prediction": [("the arithmetic mean", "mean = np.exp(log_p.mean(axis=0))", "mean = np.exp(log_p).mean(axis=0)"),
+                                  ("not normalised", "return mean / mean.sum()", "return mean")],
+    "crop_and_flip": [("flipped upside down", "patch[:, ::-1]", "patch[::-1]"),
+                      ("top and left swapped", "image[top:top + crop, left:left + crop]", "image[left:left + crop, top:top + crop]")],
+    "fancy_pca": [("a missing transpose", "@ eigvecs.T / scale", "@ eigvecs / scale"),
+                  ("square roots of the eigenvalues", "(alphas * eigvals)", "(alphas * np.sqrt(eigvals))")],
+    "ten_crop": [("the centre rounded up", "((h - crop) // 2, (w - crop) // 2)", "((h - crop + 1) // 2, (w - crop + 1) // 2)"),
+                 ("flipped upside down", "[p[:, ::-1] for p in patches]", "[p[::-1] for p in patches]")],
+    "conv_parameters": [("the groups forgotten", "k * k * c_in // groups + 1", "k * k * c_in + 1"),
+                        ("the biases forgotten", "c_out * (k * k * c_in // groups + 1)", "c_out * k * k * c_in // groups")],
+    "fc_parameters": [("the biases forgotten", "c_out * (c_in + 1)", "c_out * c_in")],
+    "conv_mult_adds": [("padding on one side only", "(side + 2 * pad - k) // stride + 1", "(side + pad - k) // stride + 1"),
+                       ("the groups forgotten", "* c_in // groups", "* c_in")],
+    "momentum_step": [("PyTorch's convention", "v = momentum * v - decay * lr * w - lr * grad\n    return w + v, v",
+                       "v = momentum * v + grad + decay * w\n    return w - lr * v, v"),
+                      ("decay without the learning rate", "- decay * lr * w", "- decay * w")],
+    "top_k_error": [("the k lowest scores", "[:, -k:]", "[:, :k]"), ("one too many", "[:, -k:]", "[:, -k - 1:]")],
+    "scale_kernels": [("one scale for all kernels", "weights.min(axis=(1, 2, 3), keepdims=True)", "weights.min()"),
+                      ("channels left first", ".transpose(0, 2, 3, 1)", ".transpose(0, 3, 2, 1)")],
+    "nearest_rows": [("the farthest rows", "np.argsort(squared, axis=1)[:, :k]", "np.argsort(squared, axis=1)[:, ::-1][:, :k]"),
+                     ("the largest dot product", "(q**2).sum(axis=1)[:, None] - 2 * q @ g.T + (g**2).sum(axis=1)[None, :]", "-q @ g.T")],
+    "grouped_conv": [("channels taken interleaved", "x[:, t * c:(t + 1) * c]", "x[:, t::groups]"),
+                     ("one bias block for every group", "b[t * o:(t + 1) * o]", "b[:o]")],
+    "lrn_per_tower": [("one window over all channels", "for t in range(towers)]",
+                       "for t in range(towers)]\n    return F.local_response_norm(a, size=5, alpha=alpha, beta=0.75, k=2.0).numpy()")],
+}
+
+# Qualitative claims of each lesson's text, checked against the numbers its committed notebook recorded.
+CLAIMS = {
+    "02": [("the naive backward gets clipping wrong", lambda v: v["clip_naive"] != v["clip_right"])],
+    "03": [("float32's band shrinks in a long sum", lambda v: v["sum_float32_decades"] < v["float32_decades"]),
+           ("float32's best in a sum is near the tolerance", lambda v: 1e-5 < v["sum_float32_best"] < 1e-4),
+           ("float64 keeps many decades", lambda v: v["sum_float64_decades"] > 5)],
+    "04": [("the loop is slowest", lambda v: v["loop_rate"] < v["pixel_rate"] < v["product_rate"]),
+           ("one product is hundreds of times faster", lambda v: v["speedup_small"] > 100)],
+    "05": [("ReLU faster on every seed", lambda v: max(v["relu_epochs"]) < min(v["tanh_epochs"])),
+           ("the gap far larger than the spread", lambda v: v["speedup_low"] > 1.5 and v["speedup_runs"] == v["seeds"] >= 3),
+           ("about the same speed when scaled", lambda v: 0.8 < v["fair_mean"] < 1.25),
+           ("most first-layer units saturated", lambda v: v["saturated"] > 0.5)],
+    "06": [("the strong channel and its neighbours share a divisor",
+            lambda v: all(math.isclose(f, v["strong_factor"], rel_tol=1e-9) for f in v["neighbour_factors"])),
+           ("quiet channels are scaled less", lambda v: v["quiet_factor"] > v["strong_factor"]),
+           ("the ceiling of 52.2", lambda v: v["largest_out_5"] < 52.3 < v["largest_in_5"])],
+    "07": [("a pixel collects at most four units", lambda v: 1 <= v["most"] <= 4), ("16 outputs", lambda v: v["outputs"] == 16)],
+    "08": [("the geometric mean is the scaled network", lambda v: v["geometric_vs_scaled"] < 1e-12),
+           ("the arithmetic mean is not close", lambda v: abs(v["arithmetic_top"] - v["scaled_top"]) > 0.05),
+           ("dropout lowers the test error on draws 2 and 3, about even on draw 1",
+            lambda v: all(a < b for a, b in zip(v["test_with"][1:], v["test_without"][1:]))
+            and abs(v["test_with"][0] - v["test_without"][0]) < 0.01)],
+    "09": [("brightness dominates the photos", lambda v: v["share_p1"] > 0.5 and v["p1_angle"] < 20)],
+    "11": [("the signal does not survive to fc7", lambda v: v["paper_fc7"] < 0.1 < v["paper_conv1"]),
+           ("the error falls", lambda v: v["last_error"] < v["first_error"])],
+    "12": [("fc7 beats pixels, pixels beat chance", lambda v: v["fc7_error"] < v["pixel_error"] < v["chance"]),
+           ("fc7's neighbours beat the classifier", lambda v: v["fc7_error"] < v["error"]),
+           ("a lopsided classifier", lambda v: v["favourite_share"] > 0.4)],
+}
 
 
 def code_outputs(nb):
     return [output for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs]
+
+
+def text_of(outputs) -> str:
+    """Everything a list of outputs printed or displayed as text."""
+    parts = []
+    for output in outputs:
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif "text/plain" in output.get("data", {}):
+            parts.append(output.data["text/plain"])
+    return "".join(parts)
+
+
+def check_verdicts(nb) -> list[tuple[str, str]]:
+    """(verdict, function) of every line the check cells printed; one per check() call, or an AssertionError."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "check" in cell.metadata.get("tags", []):
+            said = lesson_cells.verdicts(text_of(cell.outputs))
+            calls = len(lesson_cells.sources.CHECK_CALL.findall(cell.source))
+            assert len(said) == calls, f"a check cell made {calls} check() calls and printed {said}: {cell.source[:80]!r}"
+            found += said
+    return found
+
+
+def stderr_of(nb) -> list[str]:
+    return [o.text for o in code_outputs(nb) if o.output_type == "stream" and o.name == "stderr"]
+
+
+def recorded_values(nb) -> dict:
+    payload = build.recorded(nb)
+    assert payload is not None, "the notebook recorded no numbers (its last cell calls facts.show())"
+    return payload
 
 
 @pytest.fixture(scope="module")
@@ -47,19 +207,125 @@ def data_dir(tmp_path_factory):
 
 
 def test_there_are_thirteen_lessons_one_per_source():
-    assert [p.stem for p in NOTEBOOKS] == [s.stem for s in build.sources()]
+    shipped = sorted(p.name for p in LESSONS.glob("[0-9][0-9]_*.ipynb") if not p.name.endswith(".solution.ipynb"))
+    assert shipped == [p.name for p in NOTEBOOKS]
     assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 14)]
 
 
+def test_every_lesson_has_graded_exercises_and_every_exercise_a_wrong_answer():
+    functions = []
+    for source in SOURCES:
+        pairs = lesson_cells.exercises(source)  # raises if an exercise has no check cell after it
+        names = [name for exercise, _ in pairs for name in lesson_cells.graded(exercise)]
+        assert len(pairs) >= 2, f"{source.name}: {len(pairs)} graded exercises, expected at least two"
+        for exercise, check_cell in pairs:
+            stub = lesson_cells.sources.student_code(exercise.text)
+            assert "### BEGIN SOLUTION" not in stub and "raise NotImplementedError()" in stub
+            for name in lesson_cells.graded(exercise):
+                assert f"check({name}," in check_cell.text, f"{source.name}: {name} is not checked"
+        functions += names
+    numbered = [re.findall(r"\*\*Exercise (\d+)\.(\d+)\.\*\*", source.read_text(encoding="utf-8")) for source in SOURCES]
+    for lesson, found in enumerate(numbered, 1):
+        assert len(found) >= 2 and found == [(str(lesson), str(i)) for i in range(1, len(found) + 1)], found
+    total = sum(map(len, numbered))
+    assert total >= 26, f"{total} graded exercises in all, expected at least 26"
+    assert f"graded exercises ({total} in all)" in (LESSONS / "README.md").read_text(encoding="utf-8")
+    assert len(set(functions)) == len(functions), "two exercises share a function name"
+    # a kernel's check needs a GPU: lessons/gpu_outputs.py runs it on the solution there
+    assert sorted(f for f in functions if not f.endswith("_gpu")) == sorted(WRONG), \
+        "every graded function needs a wrong answer in WRONG, and only those"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_checks_pass_on_the_solution_and_say_not_done_yet_on_the_stubs(source):
+    calls = sum(lesson_cells.checked(check_cell) for _, check_cell in lesson_cells.exercises(source))
+    solved = lesson_cells.verdicts(lesson_cells.run(source, "solution"))
+    assert len(solved) == calls
+    assert all(v == "PASS" or (v == "SKIP" and name.endswith("_gpu")) for v, name in solved), solved
+    stubs = lesson_cells.verdicts(lesson_cells.run(source, "student"))
+    assert len(stubs) == calls
+    assert all(v == "not done yet" or (v == "SKIP" and name.endswith("_gpu")) for v, name in stubs), stubs
+
+
+def wrong_answers():
+    where = {name: source for source in SOURCES for exercise, _ in lesson_cells.exercises(source)
+             for name in lesson_cells.functions(exercise)}
+    return [pytest.param(where[name], name, old, new, id=f"{name}: {what}")
+            for name, mistakes in WRONG.items() for what, old, new in mistakes]
+
+
+@pytest.mark.parametrize("source, name, old, new", wrong_answers())
+def test_each_check_fails_on_a_plausible_wrong_answer(source, name, old, new):
+    said = [v for v, f in lesson_cells.verdicts(lesson_cells.run(source, "solution", (name, old, new))) if f == name]
+    assert said and "FAIL" in said, f"{name} with {new!r} in place of {old!r}: {said}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_without_errors(path, data_dir):
+def test_student_notebook_runs_never_passes_and_reproduces_its_numbers(path, data_dir):
+    committed = nbformat.read(path, as_version=4)
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     build.execute(nb, data_dir, timeout=NOTEBOOK_SECONDS)  # raises CellExecutionError at the first error
     seconds = time.perf_counter() - start
     assert seconds < NOTEBOOK_SECONDS, f"{path.name} took {seconds:.0f} s"
-    warnings = [o.text for o in code_outputs(nb) if o.output_type == "stream" and o.name == "stderr"]
-    assert not warnings, f"{path.name} wrote to stderr: {warnings}"
+    assert not stderr_of(nb), f"{path.name} wrote to stderr: {stderr_of(nb)}"
+    verdicts = check_verdicts(nb)
+    assert verdicts and all(v == "not done yet" or (v == "SKIP" and f.endswith("_gpu")) for v, f in verdicts), verdicts
+    fresh, saved = recorded_values(nb), recorded_values(committed)
+    assert sorted(fresh["values"]) == sorted(saved["values"])
+    for name, value in saved["values"].items():
+        if name not in saved["measured"]:
+            assert same_number(fresh["values"][name], value), f"{path.name}: {name} is {fresh['values'][name]}, the text says {value}"
+
+
+def same_number(a, b) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_number(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
+    return a == b
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_solution_notebook_passes_every_check(source, data_dir):
+    nb = build.execute(build.build(source, "solution"), data_dir, timeout=NOTEBOOK_SECONDS)
+    assert not stderr_of(nb), f"{source.stem} (solution) wrote to stderr: {stderr_of(nb)}"
+    verdicts = check_verdicts(nb)
+    assert verdicts and all(v == "PASS" or (v == "SKIP" and f.endswith("_gpu")) for v, f in verdicts), verdicts
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_text_claims_hold_for_the_numbers_the_notebook_recorded(path):
+    values = recorded_values(nbformat.read(path, as_version=4))["values"]
+    for claim, holds in CLAIMS.get(path.name[:2], []):
+        assert holds(values), f"{path.name}: the text says {claim!r}, but the notebook recorded {values}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_expected_outputs_appear_in_the_output_above_them(path):
+    nb = nbformat.read(path, as_version=4)
+    last_output = ""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            last_output = " ".join(text_of(cell.outputs).split())
+            continue
+        for paragraph in cell.source.split("\n\n"):
+            if "Expected" not in paragraph:
+                continue
+            for line in expected_lines(paragraph[paragraph.index("Expected"):], path.name):
+                assert " ".join(line.split()) in last_output, f"{path.name}: expected {line!r}, the output is {last_output[:300]!r}"
+
+
+def expected_lines(text: str, name: str) -> list[str]:
+    """What an 'Expected ...' statement shows: the fenced block right after it, else the `code` and **bold**
+    spans of its sentence."""
+    block = re.match(r"Expected[^`\n]*:\s*```\w*\n(.*?)```", text, re.DOTALL)
+    if block:
+        return block.group(1).strip().splitlines()
+    sentence = re.split(r"\.\s+(?=[A-Z(])", text, maxsplit=1)[0]
+    spans = ["".join(span) for span in re.findall(r"`([^`]+)`|\*\*([^*]+)\*\*", sentence)]
+    assert spans, f"{name}: an 'Expected' sentence shows nothing to compare: {sentence[:80]!r}"
+    return spans
 
 
 def test_readme_lists_every_lesson_in_order_with_a_line_on_what_it_teaches():
@@ -71,29 +337,39 @@ def test_readme_lists_every_lesson_in_order_with_a_line_on_what_it_teaches():
         assert len(description) > 20, f"README.md: no description of what {name} teaches"
 
 
-@pytest.mark.parametrize("source", build.sources(), ids=lambda p: p.stem)
-def test_notebook_matches_its_source(source):
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_matches_its_source_with_the_text_filled_from_its_output(source):
     assert build.out_of_step(source) == []
 
 
+def test_fields_are_filled_and_unknown_ones_refused():
+    assert build.fill("{{a}} and {{b:.1f}} and {{c[1]:,}}", {"a": "x", "b": 2.25, "c": [0, 12345]}) == "x and 2.2 and 12,345"
+    assert build.fill("$\\frac{1}{2}$ {x}", {}) == "$\\frac{1}{2}$ {x}"
+    with pytest.raises(KeyError, match="never recorded"):
+        build.fill("{{missing}}", {"a": 1})
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_says_what_it_teaches_and_has_hidden_solutions(path):
+def test_notebook_says_what_it_teaches_and_hides_the_answers_to_its_questions(path):
     nb = nbformat.read(path, as_version=4)
     assert nb.cells[0].cell_type == "markdown" and "You will learn" in nb.cells[0].source
-    assert any("## Exercises" in c.source for c in nb.cells if c.cell_type == "markdown")
+    assert any("## Questions" in c.source for c in nb.cells if c.cell_type == "markdown")
     solutions = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("jupyter", {}).get("source_hidden")]
-    assert solutions, f"{path.name} has no hidden solution cell"
+    assert solutions, f"{path.name} has no hidden answer cell"
+    assert not any("### BEGIN SOLUTION" in c.source for c in nb.cells), f"{path.name} ships a graded solution"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_committed_outputs_are_complete_small_and_anonymous(path):
+def test_committed_outputs_are_complete_small_anonymous_and_not_done_yet(path):
     assert path.stat().st_size < MAX_BYTES, f"{path.name} is {path.stat().st_size:,} bytes"
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count is not None for c in code), f"{path.name} was saved without running every cell"
     outputs = code_outputs(nb)
     assert not [o for o in outputs if o.output_type == "error"]
-    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr_of(nb)
+    verdicts = check_verdicts(nb)
+    assert verdicts and all(v == "not done yet" or (v == "SKIP" and f.endswith("_gpu")) for v, f in verdicts), verdicts
     text = json.dumps([o for o in outputs if o.output_type == "stream" or "text/plain" in o.get("data", {})])
     found = ABSOLUTE_PATH.search(text)
     assert found is None, f"{path.name}: an absolute path in the outputs: ...{text[found.start() - 40:found.end() + 40]}..."
@@ -107,3 +383,70 @@ def test_absolute_path_check_catches_what_it_should():
         assert ABSOLUTE_PATH.search(text), text
     for text in ["lessons/05.ipynb", "a/tmp/b", "1/2 of the work", "runs/example"]:
         assert ABSOLUTE_PATH.search(text) is None, text
+
+
+def imagenet_folder(root: Path) -> Path:
+    """A tiny ImageNet-layout folder: 3 classes (WordNet ids, no names file), 12 training and 4 validation JPEGs
+    each, of different sizes, each class a different colour and shape."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(0)
+    for k, wnid in enumerate(["n01440764", "n02102040", "n03000684"]):
+        for split, count in (("train", 12), ("val", 4)):
+            folder = root / split / wnid
+            folder.mkdir(parents=True)
+            for i in range(count):
+                w, h = (int(n) for n in rng.integers(70, 110, size=2))
+                image = Image.new("RGB", (w, h), tuple(int(c) for c in rng.integers(0, 256, size=3)))
+                box = [int(w * 0.2), int(h * 0.2), int(w * 0.8), int(h * 0.8)]
+                colour = tuple(int(c) for c in (255 * np.eye(3)[k]))
+                [ImageDraw.Draw(image).ellipse, ImageDraw.Draw(image).rectangle, ImageDraw.Draw(image).line][k](box, fill=colour)
+                image.save(folder / f"{wnid}_{i}.JPEG", quality=90)
+    return root
+
+
+@pytest.mark.parametrize("prefix", LESSONS_WITH_DATA)
+def test_the_data_switch_trains_on_an_imagenet_layout_folder(prefix, tmp_path, data_dir):
+    folder = imagenet_folder(tmp_path / "my-subset")
+    source = next(s for s in SOURCES if s.name.startswith(prefix))
+    nb = build.build(source, "student")
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert re.search(r"^DATA = None\b", first.source, re.MULTILINE), f"{source.stem}: no `DATA = None` switch in its first cell"
+    first.source = re.sub(r"^DATA = None\b", f"DATA = {str(folder)!r}", first.source, flags=re.MULTILINE)
+    build.execute(nb, tmp_path / "cache", timeout=NOTEBOOK_SECONDS)  # a cache folder that does not exist yet
+    assert not stderr_of(nb), f"{source.stem} with DATA wrote to stderr: {stderr_of(nb)}"
+    if prefix in ("09", "12"):  # the folder has no names file: WordNet ids, or the library's name for the first
+        assert re.search(r"n01440764|tench", text_of(code_outputs(nb))), "the class names are not shown"
+
+
+def test_gpu_outputs_are_read_from_a_file_and_absent_without_one(tmp_path, monkeypatch):
+    monkeypatch.setenv(gpu_outputs.ENVIRONMENT, str(tmp_path / "none.json"))
+    assert gpu_outputs.load() is None
+    (tmp_path / "gpu.json").write_text(json.dumps({"device": "x"}))
+    assert gpu_outputs.load(tmp_path / "gpu.json") == {"device": "x"}
+
+
+def test_gpu_outputs_script_runs_and_the_lessons_show_what_it_saved(tmp_path, monkeypatch, data_dir):
+    out = tmp_path / "saved" / "gpu.json"
+    done = subprocess.run([sys.executable, str(LESSONS / "gpu_outputs.py"), str(out), "--device", "cpu"],
+                          capture_output=True, text=True, timeout=NOTEBOOK_SECONDS, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {out}" in done.stdout
+    saved = json.loads(out.read_text())
+    assert set(saved) == {"device", "library", "date", "lesson1", "lesson4", "lesson6"}
+    assert len(saved["lesson1"]["sizes"]) == len(saved["lesson1"]["gflops"]) and min(saved["lesson1"]["gflops"]) > 0
+    assert all(seconds > 0 for seconds in saved["lesson4"]["seconds"].values())
+    checks = lesson_cells.verdicts(saved["lesson6"]["check"])
+    assert checks == [("PASS", "window_sum_cpu"), ("SKIP", "window_sum_gpu")], checks  # no GPU here
+    monkeypatch.setenv(gpu_outputs.ENVIRONMENT, str(out))
+    for prefix in LESSONS_WITH_GPU:
+        nb = nbformat.read(next(p for p in NOTEBOOKS if p.name.startswith(prefix)), as_version=4)
+        build.execute(nb, data_dir, timeout=NOTEBOOK_SECONDS)
+        printed = text_of(code_outputs(nb))
+        assert saved["device"] in printed and "no GPU measurement saved yet" not in printed, prefix
+
+
+def test_without_a_saved_file_the_lessons_say_so():
+    for prefix in LESSONS_WITH_GPU:
+        nb = nbformat.read(next(p for p in NOTEBOOKS if p.name.startswith(prefix)), as_version=4)
+        assert "no GPU measurement saved yet" in text_of(code_outputs(nb)) or (LESSONS / "saved" / "gpu.json").is_file()

@@ -9,6 +9,12 @@
 # - how tinyalex writes every computation once for both NumPy (CPU) and CuPy (GPU), with `get_array_module`;
 # - how much memory the paper's batches take, and when a GPU pays off.
 #
+# **How the exercises work.** Each lesson has graded exercises: a function whose body says
+# `raise NotImplementedError()` for you to replace, and a check cell right after it that runs your function on
+# fresh random inputs against tinyalex (or a slow, obvious reference) and prints `PASS`, or `FAIL` with the
+# relative error and the worst element, or `not done yet`. The cells after an exercise never use your function,
+# so the lesson runs to the end whether you have written it or not.
+#
 # Set `DEVICE = "gpu"` below to run the same cells on a CUDA GPU (it needs CuPy: `pip install cupy-cuda12x`).
 
 # %%
@@ -19,7 +25,10 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
+import facts
+import gpu_outputs
 import tinyalex
+from grading import check
 from tinyalex import backend
 
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5)})
@@ -67,6 +76,30 @@ print("strides:", batch.strides)
 print("expected:", (4 * 3 * H * W, 4 * H * W, 4 * W, 4))
 
 # %% [markdown]
+# Element $(n, c, h, w)$ therefore starts $n s_0 + c s_1 + h s_2 + w s_3$ bytes after the first: this sum is how
+# every library, and every GPU kernel (lesson 6 writes one), finds a pixel.
+#
+# **Exercise 1.1.** Write `c_strides(shape, itemsize)`: the strides, in bytes, of a C-contiguous array of that
+# shape whose elements take `itemsize` bytes each. The last axis moves by one element; every other axis moves by
+# the size of everything to its right.
+
+# %%
+def c_strides(shape, itemsize):
+    """Byte strides of a C-contiguous array: a tuple with one entry per axis of `shape`."""
+    ### BEGIN SOLUTION
+    strides, step = [], itemsize
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
+    ### END SOLUTION
+
+# %%
+check(c_strides, reference=lambda shape, itemsize: np.empty(shape, dtype=f"V{itemsize}").strides,
+      cases=lambda rng: dict(shape=tuple(int(n) for n in rng.integers(2, 7, size=rng.integers(2, 6))),
+                             itemsize=int(rng.choice([1, 2, 4, 8]))))
+
+# %% [markdown]
 # Image files decode to $(H, W, C)$: the three colours of a pixel are adjacent ("channels last", **NHWC** for a
 # batch). `transpose` only changes the strides, so it costs nothing, but the result is not contiguous any more;
 # `np.ascontiguousarray` makes the copy that puts each channel plane back in one piece.
@@ -77,6 +110,24 @@ print("NHWC view:", nhwc.shape, nhwc.strides, "contiguous:", nhwc.flags["C_CONTI
 back = np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))
 print("NCHW copy:", back.shape, back.strides, "contiguous:", back.flags["C_CONTIGUOUS"])
 print("same numbers:", np.array_equal(back, batch))
+
+# %% [markdown]
+# **Exercise 1.2.** A loader gives you `images`, a uint8 array of shape `(N, H, W, 3)` as decoded from JPEG files.
+# Write `to_nchw(images)` returning the float32 `(N, 3, H, W)` batch a network takes, contiguous in memory. (A
+# `reshape` to `(N, 3, H, W)` has the right shape and the wrong numbers: the check draws images that are not
+# square, and looks at the dtype and the memory layout too.)
+
+# %%
+def to_nchw(images):
+    """(N, H, W, 3) uint8 -> C-contiguous float32 (N, 3, H, W), the same pixel values."""
+    ### BEGIN SOLUTION
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32)
+    ### END SOLUTION
+
+# %%
+check(to_nchw, reference=lambda images: np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32),
+      cases=lambda rng: dict(images=rng.integers(0, 256, size=(2, *rng.integers(3, 9, size=2), 3), dtype=np.uint8)),
+      strict=True)
 
 # %% [markdown]
 # ## 3. How big are the paper's arrays?
@@ -157,47 +208,74 @@ def seconds(fn, repeats=5):
         best = min(best, time.perf_counter() - start)
     return best
 
-sizes = [32, 64, 128, 256, 512, 1024]
+sizes = [32, 64, 128, 256, 512, 1024, 2048]
 rates = []
 for n in sizes:
     a = backend.to_device(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32), DEVICE)
     rates.append(2 * n**3 / seconds(lambda: a @ a) / 1e9)
-plt.semilogx(sizes, rates, "o-", base=2)
-plt.xlabel("n (an n x n times n x n product)")
-plt.ylabel("GFLOP/s")
-plt.title(f"matrix product on {DEVICE}")
-plt.grid(alpha=0.3)
+gpu = gpu_outputs.load()
+fig, ax = plt.subplots()
+ax.loglog(sizes, rates, "o-", base=2, label=f"{DEVICE}, measured here")
+if gpu:
+    ax.loglog(gpu["lesson1"]["sizes"], gpu["lesson1"]["gflops"], "s-", base=2,
+              label=f"{gpu['device']} (saved {gpu['date']})")
+ax.set(xlabel="n (an n x n times n x n product)", ylabel="GFLOP/s", title="float32 matrix product")
+ax.grid(alpha=0.3)
+ax.legend()
 plt.show()
+peak = int(np.argmax(rates))
+print(f"{DEVICE}: peak {rates[peak]:.0f} GFLOP/s at n = {sizes[peak]}; on {facts.machine()}")
+if gpu:
+    best = int(np.argmax(gpu["lesson1"]["gflops"]))
+    print(f"GPU: peak {gpu['lesson1']['gflops'][best]:,.0f} GFLOP/s at n = {gpu['lesson1']['sizes'][best]}"
+          f" on {gpu['device']} with {gpu['library']} (saved by lessons/gpu_outputs.py on {gpu['date']})")
+else:
+    print("no GPU measurement saved yet (lessons/gpu_outputs.py writes lessons/saved/gpu.json on a GPU machine)")
+gflop_per_image = 2 * 3 * 724e6 / 1e9      # one training step of AlexNet, per image (lesson 10 counts it)
+facts.record(measured=True, peak_gflops=rates[peak], peak_n=sizes[peak], largest_gflops=rates[-1],
+             largest_n=sizes[-1], images_per_s_bound=rates[peak] / gflop_per_image, machine=facts.machine(),
+             date=facts.today())
 
 # %% [markdown]
-# Small products are dominated by fixed costs; the rate climbs with $n$ until the hardware is saturated. On the
-# 2-core CPU this project is measured on, NumPy reaches about 190–200 GFLOP/s for large float32 products; a
-# current GPU reaches tens of TFLOP/s, but only for products big enough to fill it, and only if the data is
-# already there. That is why a training loop copies each batch to the GPU once and keeps the model there.
+# Small products are dominated by fixed costs; the rate climbs with $n$ until the arithmetic units are busy. When
+# this notebook was built ({{date}}, {{machine}}, with one BLAS thread as `lessons/build.py` runs every lesson),
+# the rate peaked at {{peak_gflops:.0f}} GFLOP/s at $n = {{peak_n}}$ and was {{largest_gflops:.0f}} GFLOP/s at
+# $n = {{largest_n}}$: what one core of this CPU does. Rerun the cell and the numbers move, by a few percent on an
+# idle machine and by much more on a busy one (this machine is shared): a timing is a measurement, not a constant,
+# which is why the lessons print the machine and the date beside each. A current GPU
+# reaches tens of TFLOP/s (the saved curve above, when there is one), but only for products big enough to fill
+# it, and only if the data is already there. That is why a training loop copies each batch to the GPU once and
+# keeps the model there.
 #
-# One training step of AlexNet costs about $3 \times 724$ million multiply-adds per image (forward, and twice that
-# backward: lesson 10 counts them), so the CPU's arithmetic alone bounds it to a few dozen images per second.
+# One training step of AlexNet costs about $3 \times 724$ million multiply-adds, $4.3$ GFLOP, per image (forward,
+# and twice that backward: lesson 10 counts them), so at {{peak_gflops:.0f}} GFLOP/s the arithmetic alone allows
+# at most {{images_per_s_bound:.0f}} images per second on this core.
 
 # %% [markdown]
-# ## Exercises
+# ## Questions
 #
 # 1. How many bytes does the output of conv2 (256 channels of $27 \times 27$) take for a batch of 128 in float32?
-# 2. A loader gives you `images`, a uint8 array of shape `(N, H, W, 3)`. Write `to_nchw(images)` returning a
-#    contiguous float32 `(N, 3, H, W)` array, and check it on `nhwc` above.
-# 3. Write `relu(x)` with `get_array_module` so that it works unchanged on NumPy and CuPy arrays.
+# 2. Write `relu(x)` with `get_array_module` so that it works unchanged on NumPy and CuPy arrays.
+# 3. Transposing costs nothing, but `np.ascontiguousarray` after it does: how many bytes does `to_nchw` copy for a
+#    batch of 128 images of $256 \times 256$?
 #
 # The answers are in the collapsed cell below (click to expand).
 
 # %% [solution]
 print("1.", 128 * 256 * 27 * 27 * 4, "bytes =", mib((128, 256, 27, 27)), "MiB")
 
-def to_nchw(images):
-    return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32)
-
-print("2.", to_nchw(nhwc).shape, to_nchw(nhwc).flags["C_CONTIGUOUS"], np.array_equal(to_nchw(nhwc), batch))
-
 def relu(x):
     xp = tinyalex.get_array_module(x)
     return xp.maximum(x, 0)
 
-print("3.", relu(np.array([-1.0, 0.5])))
+print("2.", relu(np.array([-1.0, 0.5])))
+print(f"3. it reads {128 * 256 * 256 * 3:,} bytes of uint8 and writes {128 * 256 * 256 * 3 * 4:,} bytes of float32:"
+      f" {mib((128, 3, 256, 256)):.0f} MiB")
+
+# %% [markdown]
+# ## The numbers quoted in this lesson
+#
+# The text above quotes these numbers from this notebook's own output (`lessons/build.py` fills them in).
+
+# %%
+facts.show()

@@ -9,6 +9,8 @@
 # - why the step $h$ cannot be made arbitrarily small, and why checks run in float64, not float32;
 # - how to measure agreement with a *relative* error;
 # - how to check any tinyalex operation or layer with `tinyalex.gradcheck`, and how a broken backward is caught.
+#
+# You write the numeric gradient itself and a corrected backward (graded exercises 3.1 and 3.2).
 
 # %%
 DEVICE = "cpu"  # gradcheck works on "gpu" arrays too (it copies them to float64 on the same device)
@@ -16,7 +18,9 @@ DEVICE = "cpu"  # gradcheck works on "gpu" arrays too (it copies them to float64
 import matplotlib.pyplot as plt
 import numpy as np
 
+import facts
 import tinyalex
+from grading import check
 from tinyalex import functional as F
 
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5)})
@@ -39,28 +43,63 @@ rng = np.random.default_rng(0)
 x0 = 0.5
 exact = 1 - np.tanh(x0) ** 2
 hs = np.logspace(-12, -0.5, 60)
-fig, ax = plt.subplots()
-for dtype in (np.float32, np.float64):
-    x = dtype(x0)
+TOLERANCE = 1e-4
+
+def difference_errors(dtype, outputs=1):
+    """Relative error of d/dx0 of sum(g * tanh(x)) by central differences, for each h of `hs`, in dtype.
+    With outputs=1 that is tanh'(x0) itself; with more, one term of a long sum depends on x0."""
+    g = np.random.default_rng(1).standard_normal(outputs).astype(dtype)
+    x = np.random.default_rng(2).standard_normal(outputs).astype(dtype)
+    g[0], x[0] = 1, x0
     errors = []
     for h in hs:
-        h = dtype(h)
-        numeric = (np.tanh(x + h) - np.tanh(x - h)) / (2 * h)
-        errors.append(abs(float(numeric) - exact) / exact)
+        up, down = x.copy(), x.copy()
+        up[0] += dtype(h)
+        down[0] -= dtype(h)
+        numeric = (float((g * np.tanh(up)).sum()) - float((g * np.tanh(down)).sum())) / (2 * float(dtype(h)))
+        errors.append(abs(numeric - exact) / exact)
+    return np.array(errors)
+
+def band(errors, name):
+    """Print and record where the error is below the tolerance, and its best."""
+    good = hs[errors < TOLERANCE]
+    decades = np.log10(good.max() / good.min()) if len(good) > 1 else 0.0
+    print(f"{name}: below {TOLERANCE:g} for h from {good.min():.1e} to {good.max():.1e} ({decades:.1f} decades);"
+          f" best {errors.min():.1e} at h = {hs[errors.argmin()]:.1e}")
+    facts.record(measured=True, **{f"{name}_low": good.min(), f"{name}_high": good.max(), f"{name}_decades": decades,
+                                   f"{name}_best": errors.min(), f"{name}_best_h": hs[errors.argmin()]})
+
+fig, ax = plt.subplots()
+for dtype in (np.float32, np.float64):
+    errors = difference_errors(dtype)
     ax.loglog(hs, np.maximum(errors, 1e-17), label=np.dtype(dtype).name)
-ax.axhline(1e-4, color="gray", ls=":", lw=1)
+    band(errors, np.dtype(dtype).name)
+ax.axhline(TOLERANCE, color="gray", ls=":", lw=1)
 ax.set(xlabel="step h", ylabel="relative error of the central difference", ylim=(1e-13, 10))
 ax.legend()
 ax.grid(alpha=0.3)
 plt.show()
 
 # %% [markdown]
-# In float64 the error falls as $h^2$ (slope 2 on the right) down to about $10^{-12}$ near $h \approx 10^{-5}$, then
-# rises again as rounding takes over. In float32 the best is about $10^{-5}$, reached only in a narrow band near
-# $h \approx \epsilon^{1/3} \approx 4\cdot10^{-3}$; a little either side and the error passes the tolerance we would
-# like to check with (dotted line), and for a less smooth function than $\tanh$ the band closes altogether.
-# **So gradient checks run in float64**, even for a framework that trains in float32; `tinyalex.gradcheck` copies
-# its inputs to float64 and uses $h = 10^{-6}$.
+# In float64 the error falls as $h^2$ (slope 2 on the right) down to {{float64_best:.0e}} near
+# $h = {{float64_best_h:.0e}}$, then rises again as rounding takes over. In float32 the best is {{float32_best:.0e}},
+# near $h = {{float32_best_h:.0e}}$ ($\approx \epsilon^{1/3}$), and the error stays below the tolerance we would
+# like to check with ($10^{-4}$, dotted) for $h$ from {{float32_low:.0e}} to {{float32_high:.0e}}: about
+# {{float32_decades:.0f}} decades, against {{float64_decades:.0f}} in float64. So for $\tanh$ at one point float32
+# would do, with care. A gradient check does not difference one $\tanh$, though: it differences a *sum* over a
+# whole layer's outputs, $\sum_i g_i y_i$, whose rounding error grows with the sum while the derivative by one
+# input stays the same size. The same check when $\tanh(x)$ is one of 10,000 outputs:
+
+# %%
+for dtype in (np.float32, np.float64):
+    band(difference_errors(dtype, outputs=10_000), f"sum_{np.dtype(dtype).name}")
+
+# %% [markdown]
+# In float32 the band shrinks to {{sum_float32_decades:.1f}} decades ($h$ from {{sum_float32_low:.0e}} to
+# {{sum_float32_high:.0e}}), and the best error, {{sum_float32_best:.0e}}, is so close to the tolerance that a check
+# could not tell a small bug from rounding, and would have to guess the one good $h$ in advance. Float64 still reaches {{sum_float64_best:.0e}} over {{sum_float64_decades:.0f}} decades. **So gradient
+# checks run in float64**, even for a framework that trains in float32; `tinyalex.gradcheck` copies its inputs to
+# float64 and uses $h = 10^{-6}$.
 #
 # ## 2. Relative error
 #
@@ -89,14 +128,14 @@ class BrokenFlip(tinyalex.Function):
         return gy            # should be gy[..., ::-1]
 
 
-def numeric_gradient(f, x, g, h=1e-6):
-    """d(sum(f(x) * g))/dx by central differences, one element at a time (x float64)."""
+def numeric_flip_gradient(x, g, h=1e-6):
+    """d(sum(flip(x) * g))/dx by central differences, one element at a time."""
     grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
+    for i in range(len(x)):
         up, down = x.copy(), x.copy()
         up[i] += h
         down[i] -= h
-        grad[i] = ((f(up) * g).sum() - (f(down) * g).sum()) / (2 * h)
+        grad[i] = ((up[::-1] * g).sum() - (down[::-1] * g).sum()) / (2 * h)
     return grad
 
 
@@ -104,11 +143,39 @@ x = rng.standard_normal(5)
 for name, g in [("g = ones  ", np.ones(5)), ("g = random", rng.standard_normal(5))]:
     t = tinyalex.Tensor(x, requires_grad=True)
     BrokenFlip()(t).backward(g)
-    numeric = numeric_gradient(lambda a: a[..., ::-1], x, g)
-    print(f"{name}: largest |analytic - numeric| = {np.abs(t.grad - numeric).max():.2e}")
+    print(f"{name}: largest |analytic - numeric| = {np.abs(t.grad - numeric_flip_gradient(x, g)).max():.2e}")
 
 # %% [markdown]
 # With all-ones the broken backward looks perfect; the random $g$ exposes it.
+#
+# **Exercise 3.1.** Write `numeric_gradient(f, x, h)`, the central-difference gradient of any function `f` that
+# takes an array and returns a number: for every element $x_i$ (any shape: `np.ndindex(x.shape)` walks the
+# indices), $(f(x + h e_i) - f(x - h e_i)) / 2h$. Leave `x` as you found it. The check compares your gradient with
+# the exact one of random functions $f(x) = \sum g \odot \tanh(x M)$, at $h = 10^{-4}$.
+
+# %%
+def numeric_gradient(f, x, h):
+    """The gradient of the number f(x) by central differences: an array shaped like x."""
+    ### BEGIN SOLUTION
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] -= h
+        grad[i] = (f(up) - f(down)) / (2 * h)
+    return grad
+    ### END SOLUTION
+
+# %%
+def smooth_function(rng):
+    """A random f(x) = sum(g * tanh(x @ m)) for x of shape (3, 4), with its exact gradient as f.exact."""
+    g, m = rng.standard_normal((3, 5)), rng.standard_normal((4, 5))
+    f = lambda x: float((g * np.tanh(x @ m)).sum())
+    f.exact = lambda x: (g * (1 - np.tanh(x @ m) ** 2)) @ m.T
+    return f
+
+check(numeric_gradient, reference=lambda f, x, h: f.exact(x),
+      cases=lambda rng: dict(f=smooth_function(rng), x=rng.standard_normal((3, 4)), h=1e-4))
 #
 # ## 4. `tinyalex.gradcheck`
 #
@@ -170,6 +237,27 @@ except tinyalex.GradcheckError as error:
 # small random inputs (and, for a layer with parameters, pass them in `params`) before training with it. The
 # command line does the same for tinyalex's own layers: `tinyalex gradcheck`.
 #
+# **Exercise 3.2.** Write the correct backward as a plain function: `leaky_relu_backward(x, gy, slope)` returns
+# $\partial L/\partial x$ given the upstream gradient `gy`, for $f(x) = x$ where $x > 0$ and `slope * x` elsewhere.
+# The check has no tinyalex version to compare with, so it does what this lesson teaches: it compares with central
+# differences of the forward pass.
+
+# %%
+def leaky_relu_backward(x, gy, slope):
+    """dL/dx of the leaky ReLU, given dL/dy = gy."""
+    ### BEGIN SOLUTION
+    return np.where(x > 0, gy, slope * gy)
+    ### END SOLUTION
+
+# %%
+def leaky_relu_numeric(x, gy, slope, h=1e-6):
+    forward = lambda a: np.where(a > 0, a, slope * a)
+    return (forward(x + h) - forward(x - h)) / (2 * h) * gy   # elementwise: each output reads one input
+
+check(leaky_relu_backward, leaky_relu_numeric,
+      cases=lambda rng: dict(x=rng.standard_normal((4, 5)), gy=rng.standard_normal((4, 5)), slope=rng.uniform(0.01, 0.3)))
+
+# %% [markdown]
 # ## 6. Checking a layer with parameters
 #
 # A layer's parameters are checked through `params`: gradcheck switches them to float64 for the check and
@@ -182,31 +270,37 @@ print("grouped conv layer:", f"{tinyalex.gradcheck(layer, [x], params=layer.para
 print("parameters are back in", layer.weight.dtype)
 
 # %% [markdown]
-# ## Exercises
+# ## Questions
 #
-# 1. Fix `LeakyReLU.backward` and show that `gradcheck` passes.
-# 2. Check `F.max_pool2d(x, 2, 2)` on an input with ties, e.g. `np.ones((1, 1, 4, 4))`. Does it pass? Why (or why
+# 1. Check `F.max_pool2d(x, 2, 2)` on an input with ties, e.g. `np.ones((1, 1, 4, 4))`. Does it pass? Why (or why
 #    not) should it?
-# 3. Check a *one-sided* difference in float64: for $\tanh$ at $0.5$, what is the smallest relative error you can
-#    reach with $(f(x+h) - f(x))/h$, and at which $h$?
+# 2. Check a *one-sided* difference in float64: for $\tanh$, how small can the relative error of
+#    $(f(x+h) - f(x))/h$ get, and at which $h$? Look at many points $x$, not one: at a single point the smallest
+#    error on a grid of $h$ can be a lucky cancellation.
+#
+# The answers are in the collapsed cell below.
 
 # %% [solution]
-class FixedLeakyReLU(LeakyReLU):
-    def backward(self, gy):
-        xp = tinyalex.get_array_module(gy)
-        return xp.where(self.positive, gy, self.slope * gy)
-
-x = tinyalex.Tensor(np.array([[0.5, -1.0], [2.0, -0.3]])).to(DEVICE)
-print("1. fixed:", f"{tinyalex.gradcheck(lambda t: FixedLeakyReLU()(t), [x]):.1e}")
-
 try:
     tinyalex.gradcheck(lambda t: F.max_pool2d(t, 2, 2), [tinyalex.Tensor(np.ones((1, 1, 4, 4)))])
-    print("2. passed")
+    print("1. passed")
 except tinyalex.GradcheckError as error:
-    print("2. fails, as it should: nudging one of four tied inputs up makes it the maximum, nudging it down"
+    print("1. fails, as it should: nudging one of four tied inputs up makes it the maximum, nudging it down"
           " does not, so the function has a kink exactly there and no single derivative.")
 
-hs = np.logspace(-12, -1, 200)
-one_sided = np.abs((np.tanh(0.5 + hs) - np.tanh(0.5)) / hs - exact) / exact
-print(f"3. best one-sided relative error {one_sided.min():.1e} at h = {hs[one_sided.argmin()]:.0e}"
-      " (the error is O(h) + O(eps/h), smallest near sqrt(eps) = 1e-8)")
+hs = np.logspace(-12, -1, 111)
+points = np.linspace(-2, 2, 201)
+derivative = 1 - np.tanh(points) ** 2
+one_sided = np.abs((np.tanh(points + hs[:, None]) - np.tanh(points)) / hs[:, None] - derivative) / derivative
+typical = np.median(one_sided, axis=1)                     # over the 201 points, for each h
+best = int(typical.argmin())
+at_half = one_sided[:, 100 + 25]                           # the single point x = 0.5
+print(f"2. the median error over {len(points)} points is smallest at h = {hs[best]:.0e}: {typical[best]:.0e},"
+      f" close to sqrt(eps) = {np.sqrt(np.finfo(float).eps):.0e} as the O(h) + O(eps/h) error predicts."
+      f" At x = 0.5 alone the grid's best is {at_half.min():.0e} (h = {hs[at_half.argmin()]:.0e}): luck, not the floor.")
+
+# %% [markdown]
+# ## The numbers quoted in this lesson
+
+# %%
+facts.show()

@@ -11,6 +11,8 @@
 # - why multiplying by $1-p$ at test time is the right correction (the expectation), and the exact sense in which
 #   it averages exponentially many networks;
 # - how dropout behaves in a layer (`train()` / `eval()`), and what it does to a small overfitting network.
+#
+# You write both forms of dropout and the geometric mean over all masks (graded exercises 8.1 to 8.3).
 
 # %%
 DEVICE = "cpu"  # "gpu" runs the tinyalex calls on CuPy (masks are still drawn on the host)
@@ -20,15 +22,18 @@ import itertools
 import matplotlib.pyplot as plt
 import numpy as np
 
+import facts
 import tinyalex
+from grading import check
 from tinyalex import functional as F
 from tinyalex import nn
+from tinyalex.ops.dropout import Dropout
 
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5)})
 rng = np.random.default_rng(0)
 
 def dev(a, requires_grad=False):
-    return tinyalex.Tensor(a, requires_grad=requires_grad).to(DEVICE)
+    return tinyalex.Tensor(a, requires_grad=requires_grad, device=DEVICE)
 
 # %% [markdown]
 # ## 1. Two ways to write it
@@ -64,6 +69,52 @@ print("test:    ", layer(dev(x)).numpy())
 # unit's position in the batch: an integer hash, not a stateful generator. So these numbers are reproducible, on a
 # GPU too, and a batch split over several workers gets the same mask as the whole batch.) The backward pass
 # multiplies the gradient by the same mask: dropped units get no gradient.
+#
+# **Exercise 8.1.** Write the paper's form, `paper_dropout(x, keep, p, training)`: `keep` is the mask, a boolean
+# array shaped like `x` (True where the unit is kept, drawn with probability $1 - p$ by the caller); in training
+# return $m \odot x$, at test time $(1-p)\,x$ (the mask is then ignored).
+#
+# **Exercise 8.2.** Write the inverted form's training pass with its backward, `inverted_dropout(x, gy, keep, p)`:
+# return $y = m \odot x / (1 - p)$ and, for the upstream gradient `gy`, $\partial L/\partial x$.
+#
+# The checks compare with tinyalex's `Dropout` operation run on the same masks (the paper's form is $(1-p)$ times the
+# inverted one in training).
+
+# %%
+def paper_dropout(x, keep, p, training):
+    """The paper's dropout: zero the dropped units in training, scale by 1 - p at test time."""
+    ### BEGIN SOLUTION
+    if not training:
+        return x * (1 - p)
+    return x * keep
+    ### END SOLUTION
+
+
+def inverted_dropout(x, gy, keep, p):
+    """Inverted dropout in training: (y, dL/dx) with the kept units scaled by 1 / (1 - p)."""
+    ### BEGIN SOLUTION
+    mask = keep / (1 - p)
+    return x * mask, gy * mask
+    ### END SOLUTION
+
+# %%
+def dropout_case(rng):
+    x = rng.standard_normal((6, 8))
+    p = float(rng.choice([0.2, 0.3, 0.6, 0.7]))            # not 0.5, where p and 1 - p cannot be told apart
+    return dict(x=x, keep=rng.random(x.shape) >= p, p=p)
+
+def tinyalex_inverted(x, gy, keep, p):
+    t = tinyalex.Tensor(x, requires_grad=True)
+    y = Dropout(keep / (1 - p))(t)                     # tinyalex's op, given the mask
+    y.backward(gy)
+    return y.numpy(), t.grad
+
+def paper_reference(x, keep, p, training):
+    return (1 - p) * (tinyalex_inverted(x, np.zeros_like(x), keep, p)[0] if training else x)
+
+check(paper_dropout, paper_reference, cases=lambda rng: dict(dropout_case(rng), training=True))
+check(paper_dropout, paper_reference, cases=lambda rng: dict(dropout_case(rng), training=False))
+check(inverted_dropout, tinyalex_inverted, cases=lambda rng: dict(dropout_case(rng), gy=rng.standard_normal((6, 8))))
 #
 # ## 2. The expectation, measured
 #
@@ -111,11 +162,47 @@ scaled = softmax(W @ (0.5 * x) + b)                                 # the paper'
 print("normalised geometric mean:", np.round(geometric, 6))
 print("scaled network:           ", np.round(scaled, 6))
 print("arithmetic mean:          ", np.round(arithmetic, 6))
+top = int(scaled.argmax())
+facts.record(measured=True, geometric_vs_scaled=np.abs(geometric - scaled).max(), arithmetic_top=arithmetic[top],
+             scaled_top=scaled[top])
 
 # %% [markdown]
-# The first two rows agree to every digit; the plain average of the probabilities is close but not equal. With
-# hidden ReLU layers after the dropout (AlexNet drops fc6's outputs, which pass through fc7 and its ReLU) the
-# scaling is only an approximation of either mean, but a good one, as the paper found in practice.
+# **Exercise 8.3.** Compute the normalised geometric mean yourself: `geometric_mean_prediction(W, b, x)` enumerates all
+# $2^d$ masks of the $d$ inputs (`itertools.product([0, 1], repeat=d)`), computes the softmax of every thinned
+# network's logits $W (m \odot x) + b$, averages the *logarithms* of the probabilities over the masks, takes the
+# exponential and normalises it to sum to 1. Subtract each row's maximum before `np.exp` (lesson 2). The check
+# compares your result with the scaled network `softmax(W @ (x / 2) + b)`, which the identity above says it must equal.
+
+# %%
+def geometric_mean_prediction(W, b, x):
+    """The normalised geometric mean over all 2^d dropout masks of x of softmax(W (m * x) + b)."""
+    ### BEGIN SOLUTION
+    masks = np.array(list(itertools.product([0, 1], repeat=len(x))))
+    z = (masks * x) @ W.T + b
+    log_p = z - z.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    mean = np.exp(log_p.mean(axis=0))
+    return mean / mean.sum()
+    ### END SOLUTION
+
+# %%
+def network_case(rng):
+    d, k = int(rng.integers(6, 11)), int(rng.integers(3, 6))
+    return dict(W=rng.standard_normal((k, d)), b=rng.standard_normal(k), x=rng.standard_normal(d))
+
+def scaled_network(W, b, x):
+    z = W @ (0.5 * x) + b
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+check(geometric_mean_prediction, scaled_network, cases=network_case, rtol=1e-9)
+
+# %% [markdown]
+# The first two rows agree to every digit (their largest difference is {{geometric_vs_scaled:.0e}}); the plain average
+# of the probabilities is a different thing: it gives the likeliest class {{arithmetic_top:.3f}} where the other two
+# give {{scaled_top:.3f}}. With hidden ReLU layers after the dropout (AlexNet drops fc6's outputs, which pass through
+# fc7 and its ReLU) the scaling is only an approximation of either mean (question 1 measures how far off it is);
+# the paper calls it "a reasonable approximation to taking the geometric mean", and found that it works.
 #
 # ## 4. What it does to an overfitting network
 #
@@ -165,14 +252,17 @@ def train(p, x, y, steps=500, lr=0.05):
     return model
 
 print("training points   no dropout (train / test)   dropout 0.5 (train / test)")
-models = {}
+models, test_errors = {}, {}
 for seed in (1, 2, 3):
     x_train, y_train = make_points(80, seed)
     row = []
     for p in (0.0, 0.5):
         models[seed, p] = train(p, x_train, y_train)
-        row.append(f"{error(models[seed, p], x_train, y_train):6.1%} / {error(models[seed, p], x_test, y_test):5.1%}")
+        test_errors[seed, p] = error(models[seed, p], x_test, y_test)
+        row.append(f"{error(models[seed, p], x_train, y_train):6.1%} / {test_errors[seed, p]:5.1%}")
     print(f"draw {seed}            {row[0]}             {row[1]}")
+facts.record(measured=True, test_without=[test_errors[seed, 0.0] for seed in (1, 2, 3)],
+             test_with=[test_errors[seed, 0.5] for seed in (1, 2, 3)])
 
 # %%
 seed = 2
@@ -192,37 +282,41 @@ plt.show()
 
 # %% [markdown]
 # Without dropout the network bends its boundary around the mislabelled points: lower training error, higher test
-# error on draws 2 and 3. With dropout it fits the training points less tightly and its boundary is closer to the
-# true quadrants there; on draw 1 the two test errors are about even. One run per draw is a noisy measurement:
-# another dropout seed (`seed=14` instead of 4) moves the test errors with dropout by up to a few points, and on 40
-# points instead of 80 the outcome varies from draw to draw. In AlexNet the same trade made training "roughly
-# double the number of iterations required to converge", and was worth it: without dropout the network overfitted
-# substantially.
+# error. With dropout it fits the training points less tightly, and on draws 2 and 3 its boundary is closer to the
+# true quadrants (test error {{test_with[1]:.1%}} and {{test_with[2]:.1%}} with dropout, against
+# {{test_without[1]:.1%}} and {{test_without[2]:.1%}} without); on draw 1 the two are about even
+# ({{test_with[0]:.1%}} against {{test_without[0]:.1%}}). One small run is a noisy measurement, which is why there
+# are three draws. In AlexNet the same trade made training "roughly double the number of iterations required to
+# converge", and was worth it: without dropout the network overfitted substantially.
 #
-# ## Exercises
+# ## Questions
 #
-# 1. Implement the paper's form: a function `paper_dropout(x, p, training, rng)` that only zeroes in training and
-#    multiplies by $1-p$ at test time. Check that its average over many masks matches its test output.
-# 2. In section 3, replace the softmax layer by a layer with a ReLU between two linear maps and compare the three
+# 1. In section 3, replace the softmax layer by a layer with a ReLU between two linear maps and compare the three
 #    rows again. Which one does the scaled network stay closest to?
-# 3. With $p = 0.5$, how many different thinned versions of fc6 (4096 units) are there?
+# 2. With $p = 0.5$, how many different thinned versions of fc6 (4096 units) are there?
+#
+# The answers are in the collapsed cell below.
 
 # %% [solution]
-def paper_dropout(x, p, training, rng):
-    if not training:
-        return x * (1 - p)
-    return x * (rng.random(x.shape) >= p)
+def three_means(g):
+    """Geometric mean, arithmetic mean and scaled network for a random net with a hidden ReLU layer of 6 units."""
+    W1, W2, x = g.standard_normal((6, d)), g.standard_normal((k, 6)), g.standard_normal(d)
+    predictions = softmax(np.maximum((masks * x) @ W1.T, 0) @ W2.T)
+    geometric = np.exp(np.log(predictions).mean(axis=0))
+    return geometric / geometric.sum(), predictions.mean(axis=0), softmax(np.maximum(W1 @ (0.5 * x), 0) @ W2.T)
 
-g = np.random.default_rng(7)
-xs = np.full((20000, 1), 3.0)
-print(f"1. mean over masks {paper_dropout(xs, 0.5, True, g).mean():.3f}, test output {paper_dropout(3.0, 0.5, False, g)}")
+geometric, arithmetic, scaled = three_means(np.random.default_rng(5))
+print("1. geometric", np.round(geometric, 4), "\n   arithmetic", np.round(arithmetic, 4),
+      "\n   scaled    ", np.round(scaled, 4))
+distances = np.array([[np.abs(s - g).max(), np.abs(s - a).max()] for g, a, s in map(three_means, [np.random.default_rng(i) for i in range(200)])])
+print(f"   no longer exact: the ReLU is not linear in the mask. Over 200 random networks the scaled network is closer"
+      f" to the geometric mean in {np.mean(distances[:, 0] < distances[:, 1]):.0%} of them; its largest difference"
+      f" from it is {np.median(distances[:, 0]):.3f} (median), from the arithmetic mean {np.median(distances[:, 1]):.3f}:"
+      " a little closer to the geometric mean, typically, but close to neither.")
+print(f"2. 2^4096, a number with {int(4096 * np.log10(2)) + 1} digits")
 
-W2 = rng.standard_normal((k, 6))
-W1 = rng.standard_normal((6, d))
-predictions = softmax(np.maximum((masks * x) @ W1.T, 0) @ W2.T)
-geometric = np.exp(np.log(predictions).mean(axis=0))
-geometric /= geometric.sum()
-scaled = softmax(np.maximum(W1 @ (0.5 * x), 0) @ W2.T)
-print("2. geometric", np.round(geometric, 4), "\n   arithmetic", np.round(predictions.mean(axis=0), 4),
-      "\n   scaled    ", np.round(scaled, 4), "\n   (no longer exact: the ReLU is not linear in the mask)")
-print(f"3. 2^4096, a number with {int(4096 * np.log10(2)) + 1} digits")
+# %% [markdown]
+# ## The numbers quoted in this lesson
+
+# %%
+facts.show()

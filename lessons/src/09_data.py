@@ -12,6 +12,9 @@
 # - fancy PCA: colour shifts along the principal components of the RGB values, shown before and after;
 # - the ten test-time crops, and the batches the `DataLoader` hands to the network.
 #
+# You write the crop and flip, fancy PCA and the ten crops (graded exercises 9.1 to 9.3), and see the
+# preprocessing on real photographs (four public-domain photos in `lessons/photos/`) as well as on the data set.
+#
 # The lesson runs on the embedded data set of drawn shapes (generated on first use into `$TINYALEX_DATA`, a few
 # seconds), at a reduced size: images of 73 pixels and crops of 64, the paper's $256:224$ ratio. Set `DATA` to an
 # ImageNet-layout folder (`train/<wnid>/*.JPEG`, `val/...`) to look at real photographs instead, and `SIZE, CROP =
@@ -27,6 +30,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
+import facts
+from grading import check
 from tinyalex.data import augment
 from tinyalex.data.dataset import PreparedDataset
 from tinyalex.data.decode import load_rgb_square
@@ -39,7 +44,9 @@ plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5)})
 # photographs: JPEG keeps the notebook small
 %config InlineBackend.figure_formats = ["jpeg"]
 rng = np.random.default_rng(0)
+PHOTOS = sorted(Path("photos").glob("*.jpg"))           # four public-domain photos, see photos/README.md
 
+# %%
 source = Path(DATA) if DATA else ensure_default_dataset(train_per_class=100, val_per_class=20, progress=False)
 listing = find_split(source, "train")                     # [(path, class id), ...]
 classes = sorted({wnid for _, wnid in listing})
@@ -73,13 +80,25 @@ show_grid([load_rgb_square(p, SIZE) for p in firsts], [f"{SIZE}x{SIZE}" for _ in
 
 # %% [markdown]
 # The same images fill their squares differently: a wide image loses its left and right ends, a tall one its top
-# and bottom. The paper did nothing more to the pixels: no whitening, no per-image normalisation.
+# and bottom. Photographs show it better. The four photos in `lessons/photos/` are 384 x 256 or 256 x 256; at the
+# paper's 256 the square of a wide one keeps its middle two thirds:
+
+# %%
+photos = [np.asarray(Image.open(p).convert("RGB")) for p in PHOTOS]
+show_grid(photos + [load_rgb_square(p, 256) for p in PHOTOS],
+          [f"{p.stem} {o.shape[1]}x{o.shape[0]}" for p, o in zip(PHOTOS, photos)] + ["256x256"] * len(PHOTOS),
+          cols=len(PHOTOS), size=2.2)
+
+# %% [markdown]
+# The three wide photos lose a sixth of their width at each side (the cat the outer edges of its ears); the square
+# astronaut is only rescaled. The paper did nothing more to the pixels: no whitening, no per-image normalisation.
 #
 # `tinyalex prepare` (here called from Python) does this once for the whole set and stores the squares in one
 # memory-mappable array, together with the training set's mean image and the RGB covariance that fancy PCA needs.
 
 # %%
 prepared = Path(default_root()) / f"lesson09-{source.name}-{SIZE}"
+prepared.parent.mkdir(parents=True, exist_ok=True)  # prepare() needs the parent to exist (a tinyalex bug, being fixed)
 prepare(source, prepared, size=SIZE, progress=False)
 train = PreparedDataset(prepared, "train")
 print("images:", train.images.shape, train.images.dtype, "| labels:", train.labels.shape, "| classes:", len(train.class_names))
@@ -122,6 +141,32 @@ crops = augment.random_crop_flip(np.repeat(image[None], 8, axis=0), CROP, rng)
 show_grid([image] + list(crops), ["original"] + [f"crop {i + 1}" for i in range(8)], cols=9)
 
 # %% [markdown]
+# **Exercise 9.1.** Write `crop_and_flip(image, top, left, crop, flip)`: the `crop` x `crop` patch of an (H, W, 3)
+# image whose top-left pixel is (`top`, `left`), mirrored left to right when `flip` is true (a horizontal
+# reflection: the columns reversed, not the rows). The check compares with tinyalex's `augment.crop_flip`.
+
+# %%
+def crop_and_flip(image, top, left, crop, flip):
+    """image[top : top + crop, left : left + crop], reversed left to right if flip."""
+    ### BEGIN SOLUTION
+    patch = image[top:top + crop, left:left + crop]
+    return patch[:, ::-1] if flip else patch
+    ### END SOLUTION
+
+# %%
+def crop_case(rng):
+    h, w = rng.integers(9, 16, size=2)
+    crop = int(rng.integers(4, min(h, w) - 2))
+    return dict(image=rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8), top=int(rng.integers(1, h - crop + 1)),
+                left=int(rng.integers(1, w - crop + 1)), crop=crop, flip=True)
+
+def crop_reference(image, top, left, crop, flip):
+    return augment.crop_flip(image[None], np.array([top]), np.array([left]), np.array([flip]), crop)[0]
+
+check(crop_and_flip, crop_reference, cases=crop_case)
+check(crop_and_flip, crop_reference, cases=lambda rng: dict(crop_case(rng), flip=False))
+
+# %% [markdown]
 # ## 4. Fancy PCA: shifting the colours
 #
 # The second augmentation changes the intensities of the RGB channels. With $\mathbf{p}_i$ and $\lambda_i$ the
@@ -139,22 +184,70 @@ show_grid([image] + list(crops), ["original"] + [f"crop {i + 1}" for i in range(
 # thousands and the shift would be too); tinyalex reads it that way: on 0..255 pixels the shift is
 # $P(\alpha \odot \lambda)/255$ with $\lambda$ from the 0..255 covariance, the same shift in the 0..1 scale.
 
+# **Exercise 9.2.** Write `fancy_pca(images, eigvals, eigvecs, rng, std, scale)` for a batch of (N, H, W, 3) images:
+# draw the $\alpha$s of all images at once with `rng.normal(0.0, std, size=(len(images), 3))` (one row per image, in
+# that order, so that the check can draw the same numbers), compute each image's shift
+# $[\mathbf{p}_1, \mathbf{p}_2, \mathbf{p}_3]\,[\alpha_1 \lambda_1, \alpha_2 \lambda_2, \alpha_3 \lambda_3]^T / \text{scale}$
+# (the eigenvectors are the *columns* of `eigvecs`), and add it to every pixel of that image, returning floats. The
+# check compares with tinyalex's `augment.fancy_pca`.
+
+# %%
+def fancy_pca(images, eigvals, eigvecs, rng, std, scale):
+    """Each image plus its own colour shift P (alpha * lambda) / scale, alpha ~ N(0, std^2) per image."""
+    ### BEGIN SOLUTION
+    alphas = rng.normal(0.0, std, size=(len(images), 3))
+    shifts = (alphas * eigvals) @ eigvecs.T / scale           # row n: P (alpha_n * lambda)
+    return images.astype(np.float64) + shifts[:, None, None, :]
+    ### END SOLUTION
+
+# %%
+def pca_case(rng):
+    pixels = rng.standard_normal((500, 3)) @ rng.standard_normal((3, 3)) * 40
+    values, vectors = np.linalg.eigh(np.cov(pixels, rowvar=False))
+    return dict(images=rng.integers(0, 256, size=(3, 5, 4, 3), dtype=np.uint8), eigvals=values[::-1],
+                eigvecs=vectors[:, ::-1], rng=np.random.default_rng(int(rng.integers(1000))), std=0.1, scale=255.0)
+
+def pca_reference(images, eigvals, eigvecs, rng, std, scale):
+    return augment.fancy_pca(images.astype(np.float64), eigvals, eigvecs, rng, std=std, scale=scale)
+
+check(fancy_pca, pca_reference, cases=pca_case)
+
+# %% [markdown]
+# On the drawn shapes, whose colours are uniformly random, the three eigenvalues are nearly equal and no direction
+# dominates:
+
 # %%
 print("eigenvalues (0..255 scale):", np.round(train.eigvals, 1))
 print("eigenvectors (columns):\n", np.round(train.eigvecs, 3))
-print("standard deviation of the shift along p1, in 0..255 units:", round(0.1 * train.eigvals[0] / 255, 2))
 
 # %% [markdown]
-# On ImageNet the first component is close to $(1, 1, 1)/\sqrt 3$, brightness, with an eigenvalue several times the
-# others. The drawn shapes have uniformly random colours, so their three eigenvalues are nearly equal and no direction
-# dominates. Either way, with the paper's $\sigma = 0.1$ the shifts are a few intensity levels: hard to see. The
-# second grid uses $\sigma = 1$ to make them visible.
+# Natural photographs are different. Here are the principal components of the four photos' pixels together:
 
 # %%
-images = train.images[rng.choice(len(train), 6, replace=False)]
-for std in (0.1, 1.0):
-    shifted = augment.fancy_pca(images, train.eigvals, train.eigvecs, np.random.default_rng(1), std=std, scale=255)
-    show_grid(list(images) + list(shifted), [f"original {i + 1}" for i in range(6)] + [f"sigma {std}"] * 6, cols=6)
+pixels = np.concatenate([p.reshape(-1, 3) for p in photos]).astype(np.float64)
+values, vectors = np.linalg.eigh(np.cov(pixels, rowvar=False))
+values, vectors = values[::-1], vectors[:, ::-1] * np.sign(vectors[:, ::-1].sum(axis=0))    # largest first, p1 positive
+print("eigenvalues (0..255 scale):", np.round(values, 1), "| share of the variance:", np.round(values / values.sum(), 3))
+print("eigenvectors (columns):\n", np.round(vectors, 3))
+grey = np.ones(3) / np.sqrt(3)
+facts.record(share_p1=values[0] / values.sum(), share_p2=values[1] / values.sum(),
+             p1=str(tuple(np.round(vectors[:, 0], 2).tolist())), shift_p1=0.1 * values[0] / 255,
+             p1_angle=np.degrees(np.arccos(vectors[:, 0] @ grey)))
+
+# %% [markdown]
+# The first component, {{p1}}, is {{p1_angle:.0f}} degrees from the grey direction $(1, 1, 1)/\sqrt 3$: all three
+# channels up or down together, a little more red than blue, so mostly brightness. It holds {{share_p1:.0%}} of the
+# variance, the second (blue against red: warm against cool) {{share_p2:.0%}}, the third almost nothing. So on
+# photographs fancy PCA mostly brightens and darkens whole images, and tints them a little warmer or cooler: the standard deviation of the shift along $\mathbf p_1$ is $0.1 \lambda_1 / 255 =$
+# {{shift_p1:.1f}} intensity levels. With the paper's $\sigma = 0.1$ (second row) the shifts are hard to see; the
+# third row uses $\sigma = 1$:
+
+# %%
+squares = np.stack([load_rgb_square(p, 128) for p in PHOTOS])
+rows = [squares] + [augment.fancy_pca(squares, values, vectors, np.random.default_rng(1), std=std, scale=255)
+                    for std in (0.1, 1.0)]
+show_grid([image for row in rows for image in row],
+          [title for title in ("original", "sigma 0.1", "sigma 1") for _ in PHOTOS], cols=len(PHOTOS), size=2.0)
 
 # %% [markdown]
 # ## 5. Ten crops at test time
@@ -164,9 +257,33 @@ for std in (0.1, 1.0):
 # the predictions made by the network's softmax layer on the ten patches."
 
 # %%
-tens = augment.ten_crop(train.images[0], CROP)
+tens = augment.ten_crop(load_rgb_square(PHOTOS[0], 256), 224)
 names = ["top left", "top right", "bottom left", "bottom right", "centre"]
 show_grid(list(tens), names + [f"{n}, flipped" for n in names], cols=5, size=1.6)
+
+# %% [markdown]
+# **Exercise 9.3.** Write `ten_crop(image, crop)`: the ten patches of an (H, W, 3) image as one (10, crop, crop, 3)
+# array, in the order shown: top-left, top-right, bottom-left, bottom-right, centre, then the same five mirrored left
+# to right. The centre patch starts at $\lfloor (H - \text{crop})/2 \rfloor$, $\lfloor (W - \text{crop})/2 \rfloor$.
+# The check compares with tinyalex's `augment.ten_crop` on images that are not square.
+
+# %%
+def ten_crop(image, crop):
+    """The paper's ten test patches of one image: four corners, centre, and their mirror images."""
+    ### BEGIN SOLUTION
+    h, w = image.shape[:2]
+    corners = [(0, 0), (0, w - crop), (h - crop, 0), (h - crop, w - crop), ((h - crop) // 2, (w - crop) // 2)]
+    patches = [image[y:y + crop, x:x + crop] for y, x in corners]
+    return np.stack(patches + [p[:, ::-1] for p in patches])
+    ### END SOLUTION
+
+# %%
+def ten_crop_case(rng):
+    crop = int(rng.integers(3, 8))
+    h, w = crop + 2 * rng.integers(1, 4, size=2) + 1           # odd margins: the centre cannot be exactly central
+    return dict(image=rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8), crop=crop)
+
+check(ten_crop, lambda image, crop: augment.ten_crop(image, crop), cases=ten_crop_case)
 
 # %% [markdown]
 # `augment.average_ten_crop` averages the ten softmax outputs of each image; `tinyalex evaluate --ten-crop` does the
@@ -192,13 +309,15 @@ show_grid(shown, [train.class_names[c].split(",")[0] for c in y[:8]])
 # (Adding the centre crop of the mean back is only for display: the mean subtracted was cut at each crop's own
 # offset, so the pictures are faintly off where the mean image is not flat.)
 #
-# ## Exercises
+# ## Questions
 #
 # 1. How many distinct crops and flips does the loader draw from at `SIZE, CROP = 73, 64`? And at the paper's
 #    256 and 224, counting every possible offset?
 # 2. Compute the eigenvalues and eigenvectors yourself from a sample of training pixels (`np.cov`,
 #    `np.linalg.eigh`) and compare them with `train.eigvals`, `train.eigvecs`.
 # 3. Why is fancy PCA applied *per image* (one $\alpha$ for all its pixels) rather than per pixel?
+#
+# The answers are in the collapsed cell below.
 
 # %% [solution]
 print(f"1. {(SIZE - CROP + 1) ** 2 * 2} at {SIZE}/{CROP}; {(256 - 224 + 1) ** 2 * 2} at 256/224"
@@ -213,3 +332,9 @@ print("2. eigenvalues equal:", np.allclose(values, train.eigvals, rtol=1e-6),
       "| eigenvectors equal up to sign:", np.allclose(vectors * signs, train.eigvecs, atol=1e-6))
 print("3. It imitates a change of illumination, which tints the whole scene at once; per-pixel shifts would be"
       " coloured noise, a different (and unrealistic) augmentation.")
+
+# %% [markdown]
+# ## The numbers quoted in this lesson
+
+# %%
+facts.show()

@@ -11,6 +11,8 @@
 # - how to count parameters and multiply-adds by hand, and check them against `tinyalex.models.summary`;
 # - where the parameters are (fully connected layers) and where the arithmetic is (convolutions);
 # - how the paper's "60 million parameters and 650,000 neurons" compare with an honest count.
+#
+# You write the parameter counts and the multiply-adds of a layer (graded exercises 10.1 and 10.2).
 
 # %%
 DEVICE = "cpu"  # "gpu" runs the forward pass on CuPy
@@ -20,7 +22,10 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
+import facts
 import tinyalex
+from grading import check
+from tinyalex import nn
 from tinyalex.models import AlexNet, alexnet_small, layer_table, summary
 
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5)})
@@ -61,6 +66,38 @@ print(summary(model))
 # A convolution with $C_\text{in}$ input channels in $G$ groups, $C_\text{out}$ filters of $K \times K$, has
 # $C_\text{out} (K^2 C_\text{in} / G + 1)$ parameters (the $+1$ is the bias); a fully connected layer
 # $C_\text{out}(C_\text{in} + 1)$.
+#
+# **Exercise 10.1.** Write `conv_parameters(c_in, c_out, k, groups)` for a convolution with $k \times k$ kernels
+# and biases, and `fc_parameters(c_in, c_out)` for a fully connected layer with biases. The checks compare with the
+# `num_parameters()` of tinyalex's layers, on random sizes.
+
+# %%
+def conv_parameters(c_in, c_out, k, groups):
+    """Weights and biases of a k x k convolution from c_in to c_out channels in `groups` groups."""
+    ### BEGIN SOLUTION
+    return c_out * (k * k * c_in // groups + 1)
+    ### END SOLUTION
+
+
+def fc_parameters(c_in, c_out):
+    """Weights and biases of a fully connected layer."""
+    ### BEGIN SOLUTION
+    return c_out * (c_in + 1)
+    ### END SOLUTION
+
+# %%
+def conv_layer_case(rng):
+    groups = int(rng.choice([2, 3, 4]))
+    return dict(c_in=groups * int(rng.integers(1, 9)), c_out=groups * int(rng.integers(1, 9)), k=int(rng.choice([1, 3, 5, 11])),
+                groups=groups)
+
+check(conv_parameters, lambda c_in, c_out, k, groups: nn.Conv2d(c_in, c_out, k, groups=groups).num_parameters(),
+      cases=conv_layer_case)
+check(fc_parameters, lambda c_in, c_out: nn.Linear(c_in, c_out).num_parameters(),
+      cases=lambda rng: dict(c_in=int(rng.integers(1, 300)), c_out=int(rng.integers(1, 300))))
+
+# %% [markdown]
+# AlexNet's eight layers, by hand:
 
 # %%
 by_hand = {
@@ -87,7 +124,31 @@ print(f"in the fully connected layers: {sum(by_hand[k] for k in ('fc6', 'fc7', '
 #
 # Every output value of a convolution costs $K^2 C_\text{in} / G$ multiply-adds, so a layer costs
 # $C_\text{out} \cdot H_\text{out} W_\text{out} \cdot K^2 C_\text{in} / G$; a fully connected layer
-# $C_\text{in} C_\text{out}$. The parameters and the arithmetic live in different places:
+# $C_\text{in} C_\text{out}$.
+#
+# **Exercise 10.2.** Write `conv_mult_adds(c_in, c_out, k, stride, pad, groups, side)`: the multiply-adds of one
+# image through a $k \times k$ convolution with that stride and padding on a `side` x `side` input (you need the
+# output size of lesson 4 first). The check compares with `layer_table`, tinyalex's per-layer count.
+
+# %%
+def conv_mult_adds(c_in, c_out, k, stride, pad, groups, side):
+    """Multiply-adds per image of a k x k convolution on a side x side input."""
+    ### BEGIN SOLUTION
+    out = (side + 2 * pad - k) // stride + 1
+    return c_out * out * out * k * k * c_in // groups
+    ### END SOLUTION
+
+# %%
+def mult_adds_reference(c_in, c_out, k, stride, pad, groups, side):
+    layers = nn.Sequential(nn.Conv2d(3, c_in, 1), nn.Conv2d(c_in, c_out, k, stride, pad, groups))
+    return layer_table(layers, side)[1].mult_adds
+
+check(conv_mult_adds, mult_adds_reference,
+      cases=lambda rng: dict(conv_layer_case(rng), stride=(stride := int(rng.integers(1, 4))),
+                             pad=stride * int(rng.integers(1, 3)), side=int(rng.integers(12, 30))))
+
+# %% [markdown]
+# The parameters and the arithmetic live in different places:
 
 # %%
 names = list(by_hand)
@@ -145,7 +206,7 @@ for name, net, side in [("AlexNet", model, 224), ("alexnet_small", alexnet_small
     print(f"{name:14s} {str(scores.shape):10s} {macs_total / 1e6:6.0f} M multiply-adds, {1e3 * seconds:6.1f} ms")
 
 # %% [markdown]
-# ## Exercises
+# ## Questions
 #
 # 1. Without padding, with 227-pixel inputs as in Caffe's reference model, do any shapes, parameter counts or
 #    multiply-adds change? Check with `AlexNet(input_size=227, conv1_padding=0)`.
@@ -153,6 +214,8 @@ for name, net, side in [("AlexNet", model, 224), ("alexnet_small", alexnet_small
 #    what the backward pass keeps, roughly)? And for a batch of 128?
 # 3. How many multiply-adds would fc6 cost if it were a convolution with $6 \times 6$ kernels on pool5's output?
 #    Why is that the same as the fully connected layer?
+#
+# The answers are in the collapsed cell below.
 
 # %% [solution]
 other = AlexNet(input_size=227, conv1_padding=0)
@@ -165,3 +228,9 @@ print(f"2. {floats:,} floats = {floats * 4 / 2**20:.1f} MiB per image, {floats *
 
 print(f"3. 4096 filters x 1 output x (6 x 6 x 256) = {4096 * 6 * 6 * 256:,}: a kernel as large as its input has one"
       " output position, and then a convolution is a matrix product, the fully connected layer")
+
+# %% [markdown]
+# ## The numbers quoted in this lesson
+
+# %%
+facts.show()

@@ -12,6 +12,9 @@
 # - that a convolution with `groups=2` *is* two half convolutions side by side, numerically;
 # - how `tinyalex.parallel.TowerParallelAlexNet` places the towers on devices and where activations cross;
 # - how much data crosses per image, compared with what data parallelism would send.
+#
+# You write a grouped convolution as separate half convolutions, and the per-tower LRN (graded exercises 13.1 and
+# 13.2).
 
 # %%
 DEVICES = ("cpu", "cpu")  # where the two towers live; (0, 1) puts them on GPU 0 and GPU 1, as in the paper
@@ -19,8 +22,11 @@ DEVICES = ("cpu", "cpu")  # where the two towers live; (0, 1) puts them on GPU 0
 import matplotlib.pyplot as plt
 import numpy as np
 
+import facts
 import tinyalex
+from grading import check
 from tinyalex import functional as F
+from tinyalex import nn
 from tinyalex.models import AlexNet, alexnet_small, layer_table
 from tinyalex.parallel import TowerParallelAlexNet
 
@@ -30,15 +36,23 @@ rng = np.random.default_rng(0)
 # %% [markdown]
 # ## 1. The split (Figure 2)
 #
-# Every layer is cut in half: 48 of conv1's 96 kernels on each GPU, 128 of conv2's 256, ..., 2048 of fc6's 4096
-# units. The halves of **conv2, conv4 and conv5** read only the maps of their own GPU. **conv3, fc6, fc7 and fc8**
-# read the maps of both, so before each of them the GPUs exchange activations. (The paper's figure draws the same.)
+# Every layer up to fc7 is cut in half: 48 of conv1's 96 kernels on each GPU, 128 of conv2's 256, ..., 2048 of fc6's
+# 4096 units. The halves of **conv2, conv4 and conv5** read only the maps of their own GPU. **conv3, fc6 and fc7**
+# read the maps of both, and so does **fc8**, so before each of them the GPUs exchange activations. That is what the
+# paper's Figure 2 draws, with one exception: it draws fc8 as a single layer of 1000 units reading both halves of fc7,
+# and the text does not say how its work was shared between the GPUs. (tinyalex's towers, below, split it 500 + 500
+# like the other layers.)
 
 # %%
 layers = [("conv1", 48), ("conv2", 128), ("conv3", 192), ("conv4", 192), ("conv5", 128),
-          ("fc6", 2048), ("fc7", 2048), ("fc8", 500)]
-crosses = {"conv3", "fc6", "fc7", "fc8"}
-fig, ax = plt.subplots(figsize=(5.5, 5))
+          ("fc6", 2048), ("fc7", 2048)]
+crosses = {"conv3", "fc6", "fc7"}
+fig, ax = plt.subplots(figsize=(5.5, 5.6))
+row = len(layers)                                       # fc8: one layer of 1000 reading both halves of fc7
+ax.add_patch(plt.Rectangle((-0.6, -row - 0.3), 3.2, 0.6, color="gray", alpha=0.35))
+ax.text(1, -row, "fc8\n1000", ha="center", va="center", fontsize=9)
+for gpu in (0, 1):
+    ax.annotate("", (1 + 0.5 * (gpu * 2 - 1), -row + 0.3), (gpu * 2, -row + 0.7), arrowprops=dict(arrowstyle="->", color="k"))
 for row, (name, half) in enumerate(layers):
     for gpu in (0, 1):
         ax.add_patch(plt.Rectangle((gpu * 2 - 0.6, -row - 0.3), 1.2, 0.6, color=f"C{gpu}", alpha=0.35))
@@ -50,12 +64,12 @@ for row, (name, half) in enumerate(layers):
                             arrowprops=dict(arrowstyle="->", color="k" if src == gpu else "crimson"))
 ax.text(0, 0.7, "GPU 0", ha="center", fontsize=11)
 ax.text(2, 0.7, "GPU 1", ha="center", fontsize=11)
-ax.set(xlim=(-1, 3), ylim=(-len(layers) + 0.4, 1.1))
+ax.set(xlim=(-1, 3), ylim=(-len(layers) - 0.6, 1.1))
 ax.axis("off")
 plt.show()
 
 # %% [markdown]
-# Red arrows are the crossings. Each tower also has its own ReLUs, pooling, and response normalisation over its own
+# Red arrows are the crossings; fc8 reads both halves of fc7. Each tower also has its own ReLUs, pooling, and response normalisation over its own
 # maps (Section 3.3's sum over "adjacent kernel maps" never reaches across to the other GPU).
 #
 # ## 2. Fewer parameters
@@ -93,6 +107,31 @@ print("shapes:", together.shape, "=", halves[0].shape, "+", halves[1].shape)
 print("equal:", np.allclose(together, side_by_side, rtol=1e-5, atol=1e-6))
 
 # %% [markdown]
+# **Exercise 13.1.** Write `grouped_conv(x, w, b, groups, pad)` with `F.conv2d` *without* its `groups` argument:
+# split the input channels, the filters and the biases into `groups` consecutive blocks, convolve each block of
+# channels with its own block of filters, and concatenate the outputs along the channels. Return a NumPy array
+# (`.numpy()`). The check compares with `F.conv2d(x, w, b, padding=pad, groups=groups)`.
+
+# %%
+def grouped_conv(x, w, b, groups, pad):
+    """A grouped convolution as `groups` ordinary ones: x (N, C, H, W), w (O, C // groups, k, k), b (O,)."""
+    ### BEGIN SOLUTION
+    c, o = x.shape[1] // groups, w.shape[0] // groups
+    outputs = [F.conv2d(x[:, t * c:(t + 1) * c], w[t * o:(t + 1) * o], b[t * o:(t + 1) * o], padding=pad).numpy()
+               for t in range(groups)]
+    return np.concatenate(outputs, axis=1)
+    ### END SOLUTION
+
+# %%
+def grouped_case(rng):
+    groups = int(rng.choice([2, 3, 4]))
+    c, o = groups * int(rng.integers(1, 4)), groups * int(rng.integers(1, 4))
+    return dict(x=rng.standard_normal((2, c, 7, 6)), w=rng.standard_normal((o, c // groups, 3, 3)), b=rng.standard_normal(o),
+                groups=groups, pad=int(rng.integers(0, 2)))
+
+check(grouped_conv, lambda x, w, b, groups, pad: F.conv2d(x, w, b, padding=pad, groups=groups).numpy(), cases=grouped_case)
+
+# %% [markdown]
 # And the converse: tower 0's outputs do not depend on tower 1's inputs at all. Changing the second half of the
 # input channels leaves the first 128 output maps untouched:
 
@@ -122,16 +161,41 @@ images = (50 * rng.standard_normal((4, 3, 64, 64))).astype(np.float32)
 with tinyalex.no_grad():
     a = model(images).numpy()
     z = tinyalex.to_cpu(towers(images).data)
+difference = np.abs(z - a).max() / np.abs(a).max()
 print("towers on", towers.devices, "| logits", z.shape)
-print(f"largest relative difference from the grouped model: {np.abs(z - a).max() / np.abs(a).max():.1e}")
+print(f"largest relative difference from the grouped model: {difference:.1e}")
+facts.record(measured=True, agreement="exactly: not one bit differs" if difference == 0 else
+             f"to float32 rounding: the largest relative difference is {difference:.1e}")
 print("checkpoints use the grouped model's names and shapes:", towers.state_dict().keys() == model.state_dict().keys())
 
 # %% [markdown]
-# The two agree to float32 rounding: the same sums, computed in a different order. One detail makes this possible.
+# The two agree {{agreement}}. The towers compute exactly the grouped model's products, each tower its own output
+# block; on one device even the order of every addition is the same. On two GPUs, or with another matrix-product
+# library, the sums could be added in another order and differ at the level of float32's rounding, $10^{-7}$ of
+# their size. One detail makes this agreement possible.
 # Each of the paper's GPUs normalised (LRN, lesson 6) over its own maps only, so the grouped `AlexNet` normalises each
 # tower's half of the channels on its own too (`LocalResponseNorm(groups=2)` after conv1 and conv2). With one window
 # over all channels, the two channels on either side of the tower boundary would reach into the other tower, and the
-# single-device model would no longer be the paper's two-GPU network (exercise 2 measures by how much).
+# single-device model would no longer be the paper's two-GPU network (question 2 below measures by how much).
+#
+# **Exercise 13.2.** Write `lrn_per_tower(a, towers, alpha)`: the paper's LRN (`F.local_response_norm` with `size=5`,
+# `k=2`, `beta=0.75` and the given `alpha`) applied to each tower's block of channels on its own, the blocks put back
+# side by side. The check compares with tinyalex's `nn.LocalResponseNorm(alpha=alpha, groups=towers)`, with a large
+# $\alpha$ so that the tower boundary matters.
+
+# %%
+def lrn_per_tower(a, towers, alpha):
+    """LRN over each tower's channels separately: a (N, C, H, W) with C a multiple of towers."""
+    ### BEGIN SOLUTION
+    c = a.shape[1] // towers
+    parts = [F.local_response_norm(a[:, t * c:(t + 1) * c], size=5, alpha=alpha, beta=0.75, k=2.0).numpy()
+             for t in range(towers)]
+    return np.concatenate(parts, axis=1)
+    ### END SOLUTION
+
+# %%
+check(lrn_per_tower, lambda a, towers, alpha: nn.LocalResponseNorm(alpha=alpha, groups=towers)(a).numpy(),
+      cases=lambda rng: dict(a=rng.standard_normal((2, 12, 3, 3)), towers=int(rng.choice([2, 3])), alpha=rng.uniform(0.3, 1)))
 #
 # ## 5. What crosses, and what data parallelism would send
 #
@@ -153,7 +217,7 @@ print(f"model parallel, batch 128: {model_parallel / 2**20:6.1f} MiB per GPU per
 print(f"data parallel:             {data_parallel / 2**20:6.1f} MiB per GPU per step")
 
 # %% [markdown]
-# Expected: about 29.6 MiB against 232.6 MiB. The towers exchange activations, which are small after pooling; data
+# Expected: `29.6 MiB` against `232.6 MiB`. The towers exchange activations, which are small after pooling; data
 # parallelism (a full copy of the model on each GPU, each on half the batch) must exchange every gradient, and 58
 # million of AlexNet's 61 million parameters sit in the fully connected layers. In 2012, over PCIe between two
 # consumer cards, the towers were the better deal, and they made the model fit. (Krizhevsky's later "one weird
@@ -162,7 +226,7 @@ print(f"data parallel:             {data_parallel / 2**20:6.1f} MiB per GPU per 
 # Today the whole network fits on one GPU many times over, and tinyalex's faster way to use several GPUs or machines
 # is data parallelism: `mpirun -n 4 tinyalex train --distributed --device gpu` (see `docs/MULTI_GPU.md`).
 #
-# ## Exercises
+# ## Questions
 #
 # 1. How many parameters does each tower of the full AlexNet hold? (Use `TowerParallelAlexNet.from_alexnet(AlexNet())`
 #    and `num_parameters()` on each of `.towers`.) Why is the sum equal to 60,965,224?
@@ -171,13 +235,13 @@ print(f"data parallel:             {data_parallel / 2**20:6.1f} MiB per GPU per 
 #    difference small with the paper's $\alpha = 10^{-4}$, and what happens with $\alpha = 0.5$?
 # 3. Using `layer_table`, compare the multiply-adds per image of `AlexNet(towers=2)` and `AlexNet(towers=1)`. How
 #    much arithmetic does the grouping save, and in which layers?
+#
+# The answers are in the collapsed cell below.
 
 # %% [solution]
 split = TowerParallelAlexNet.from_alexnet(AlexNet())
 sizes = [tower.num_parameters() for tower in split.towers]
 print(f"1. {sizes[0]:,} + {sizes[1]:,} = {sum(sizes):,}: every weight of the grouped model is in exactly one tower")
-
-from tinyalex import nn
 
 for alpha in (1e-4, 0.5):
     across, split = alexnet_small(seed=0).eval(), alexnet_small(seed=0).eval()
@@ -194,3 +258,9 @@ print("   With alpha = 1e-4 the normalisation is nearly a constant factor (lesso
 macs = [sum(r.mult_adds for r in layer_table(m)) for m in (grouped, single)]
 print(f"3. towers {macs[0]:,}, one GPU {macs[1]:,} multiply-adds per image: {1 - macs[0] / macs[1]:.0%} fewer,"
       " all of it in conv2, conv4 and conv5, whose work halves")
+
+# %% [markdown]
+# ## The numbers quoted in this lesson
+
+# %%
+facts.show()
