@@ -87,9 +87,37 @@ def test_class_names_come_from_the_mapping_file(tmp_path, names_file):
     assert read_class_names(tmp_path, WNIDS) == NAMES
 
 
-def test_class_names_fall_back_to_the_folder_names(tmp_path):
+def test_class_names_fall_back_to_the_ilsvrc_table_then_to_the_folder_names(tmp_path):
     make_folder_layout(tmp_path / "data", 1, 1, all_modes=False, names_file=None)
-    assert read_class_names(tmp_path / "data", WNIDS) == {w: w for w in WNIDS}
+    assert read_class_names(tmp_path / "data", WNIDS) == NAMES  # ImageNet wnids: the shipped table
+    assert read_class_names(tmp_path / "data", ["n03417042", "cats"]) == {"n03417042": "garbage truck, dustcart",
+                                                                        "cats": "cats"}
+
+
+def test_symbolic_link_loops_broken_links_and_subfolders_are_reported(tmp_path):
+    make_folder_layout(tmp_path, train_per_class=2, val_per_class=1, all_modes=False)
+    cls = tmp_path / "train" / WNIDS[0]
+    (cls / "loop.JPEG").symlink_to(cls / "loop.JPEG")
+    (cls / "gone.JPEG").symlink_to(tmp_path / "nowhere.JPEG")
+    (cls / "more").mkdir()
+    (tmp_path / "train" / "cycle").symlink_to(tmp_path / "train" / "cycle")
+    skipped = []
+    items = find_split(tmp_path, "train", skipped)
+    assert len(items) == 2 * len(WNIDS)
+    assert dict(skipped) == {
+        str(cls / "gone.JPEG"): f"broken symbolic link (to {tmp_path / 'nowhere.JPEG'})",
+        str(cls / "loop.JPEG"): "symbolic link loop",
+        str(cls / "more"): "a folder inside a class folder (class folders are not searched recursively)",
+        str(tmp_path / "train" / "cycle"): "symbolic link loop",
+    }
+
+
+def test_symbolic_link_loops_in_a_flat_folder_are_reported(tmp_path):
+    make_flat_val(tmp_path, ["n01440764", "n02100735"], "loc")
+    (tmp_path / "val" / "loop.JPEG").symlink_to(tmp_path / "val" / "loop.JPEG")
+    skipped = []
+    assert len(find_split(tmp_path, "val", skipped)) == 2
+    assert skipped == [(str(tmp_path / "val" / "loop.JPEG"), "symbolic link loop")]
 
 
 def test_kaggle_layout_finds_labels_at_the_competition_root(tmp_path):

@@ -1,16 +1,20 @@
 """`prepare` and `tinyalex prepare`: labels, geometry, statistics, selection, skips, resume, no-op."""
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from data_fixtures import GREYS, MODES, WNIDS, expected_level, make_flat_val, make_folder_layout, write_broken
+from data_fixtures import GREYS, MODES, NAMES, WNIDS, expected_level, make_flat_val, make_folder_layout, write_broken
+from full_disk import run_with_full_disk
 from tinyalex.cli.main import main
-from tinyalex.data import DataError, PreparedDataset, image_statistics, prepare, principal_components
+from tinyalex.data import DataError, PreparedDataset, default_root, image_statistics, prepare, principal_components
 
 prepare_module = importlib.import_module("tinyalex.data.prepare")
 
@@ -105,7 +109,7 @@ def test_bad_selection_fails_before_any_work(src, tmp_path, kwargs, message):
     root, _ = src
     with pytest.raises(DataError, match=message):
         prepare(root, tmp_path / "out", size=SIZE, progress=False, **kwargs)
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists()  # no empty output folder left behind
 
 
 def test_empty_class_folder_fails_before_any_work(src, tmp_path):
@@ -113,7 +117,7 @@ def test_empty_class_folder_fails_before_any_work(src, tmp_path):
     (root / "train" / "n05555555").mkdir()
     with pytest.raises(DataError, match="n05555555"):
         prepare(root, tmp_path / "out", size=SIZE, progress=False)
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_output_folder_errors(src, tmp_path):
@@ -211,3 +215,127 @@ def test_cli_user_error_is_one_line_on_stderr(src, tmp_path, capsys):
     assert code == 2 and captured.out == ""
     assert captured.err.startswith("tinyalex prepare: error: unknown class(es) n00000001")
     assert "Traceback" not in captured.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_symbolic_link_loop_is_reported_like_the_other_skipped_files(src, tmp_path):
+    root, broken = src
+    loop = root / "train" / WNIDS[2] / "loop.JPEG"
+    loop.symlink_to(loop)
+    report = prepare(root, tmp_path / "out", size=SIZE, progress=False)
+    assert (str(loop), "symbolic link loop") in report.skipped and len(report.skipped) == 4
+    assert f"{loop}: symbolic link loop" in report.summary()
+
+
+def fallocate_fails_for(split, monkeypatch):
+    """Make reserving disk space fail, as on a full disk, for the memory maps of ``split``."""
+    real = os.posix_fallocate
+
+    def full(fd, offset, length):
+        if os.readlink(f"/proc/self/fd/{fd}").split("/")[-1].startswith(split):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, offset, length)
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fallocate") or not os.path.isdir("/proc/self/fd"),
+                    reason="needs posix_fallocate and /proc")
+def test_a_full_disk_is_an_error_message_and_keeps_what_was_decoded(src, tmp_path, monkeypatch, capsys):
+    root, _ = src
+    prepare(root, tmp_path / "whole", size=SIZE, workers=1, progress=False)
+    fallocate_fails_for("val", monkeypatch)
+    code = main(["prepare", str(root), "--out", str(tmp_path / "out"), "--size", str(SIZE), "--workers", "1",
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"not enough free space in {tmp_path / 'out'} for the 6 val images at {SIZE}x{SIZE}" in err
+    assert f"run the same command again; it resumes with everything done so far: tinyalex prepare {root} " \
+           f"--out {tmp_path / 'out'} --size {SIZE}" in err
+    assert (tmp_path / "out" / "train_images.npy").exists() and not (tmp_path / "out" / "meta.json").exists()
+    monkeypatch.undo()
+    decoded = []
+    real = prepare_module.load_rgb_square
+    monkeypatch.setattr(prepare_module, "load_rgb_square", lambda p, s: (decoded.append(p), real(p, s))[1])
+    prepare(root, tmp_path / "out", size=SIZE, workers=1, progress=False)
+    assert len(decoded) == 6  # only the validation images: the training split was kept
+    for name in ("train_images.npy", "val_images.npy", "mean.npy", "pca.npz", "val_labels.npy"):
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+FULL_DISK_PREPARE = """
+import os, shutil, sys
+from pathlib import Path
+from tinyalex.cli.main import main
+disk = Path(sys.argv[1])
+src, reference = Path(os.environ["SRC"]), Path(os.environ["REFERENCE"])
+train_bytes = sum(f.stat().st_size for f in reference.glob("train_*"))
+filler = disk / "filler"  # leave room for the training split and its copy without the bad files, not for val
+filler.write_bytes(b"x" * (shutil.disk_usage(disk).free - 2 * train_bytes - 48 * 1024))
+code = main(["prepare", str(src), "--out", str(disk / "out"), "--size", "100", "--workers", "1", "--quiet"])
+print("first", code, flush=True)
+filler.unlink()
+code = main(["prepare", str(src), "--out", str(disk / "out"), "--size", "100", "--workers", "1", "--quiet"])
+print("second", code, all((disk / "out" / n).read_bytes() == (reference / n).read_bytes()
+                          for n in ("train_images.npy", "val_images.npy", "mean.npy")), flush=True)
+"""
+
+
+def test_a_really_full_disk_is_not_a_bus_error(src, tmp_path):
+    root, _ = src
+    prepare(root, tmp_path / "reference", size=100, workers=1, progress=False)
+    env = {**os.environ, "SRC": str(root), "REFERENCE": str(tmp_path / "reference")}
+    result = run_with_full_disk(tmp_path / "disk", FULL_DISK_PREPARE, size="4m", env=env)
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])  # SIGBUS would be -7
+    outcome = [line for line in result.stdout.splitlines() if line.startswith(("first", "second"))]
+    assert outcome == ["first 2", "second 0 True"], result.stdout
+    assert "not enough free space" in result.stderr and "Bus error" not in result.stderr
+
+
+def test_a_half_prepared_folder_is_called_unfinished_with_the_command_that_finishes_it(src, tmp_path, monkeypatch,
+                                                                                      capsys):
+    root, _ = src
+    monkeypatch.setattr(prepare_module, "finish_split", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        prepare(root, tmp_path / "half", classes=2, seed=1, size=SIZE, progress=False)
+    finish = f"tinyalex prepare {root} --out {tmp_path / 'half'} --classes 2 --seed 1 --size {SIZE}"
+    with pytest.raises(DataError, match="unfinished prepared set") as error:
+        PreparedDataset(tmp_path / "half", "train")
+    assert str(error.value).endswith(f"Finish it with the same command (it resumes where it stopped): {finish}")
+    assert main(["train", "--data", str(tmp_path / "half"), "--quiet"]) == 1
+    assert "is an unfinished prepared set" in capsys.readouterr().err
+
+
+def test_stale_temporary_files_of_a_killed_prepare_are_removed_when_it_resumes(src, tmp_path, monkeypatch):
+    root, _ = src
+    real = prepare_module.finish_split
+    monkeypatch.setattr(prepare_module, "finish_split", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        prepare(root, tmp_path / "out", size=SIZE, progress=False)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / "out" / f".train_images.npy.{dead.pid}.tmp"  # what a SIGKILL in finish_split leaves
+    stale.write_bytes(b"\0" * 1000)
+    monkeypatch.setattr(prepare_module, "finish_split", real)
+    prepare(root, tmp_path / "out", size=SIZE, progress=False)
+    assert not stale.exists()
+
+
+def test_the_cache_folder_is_created_where_the_library_picks_it(src, tmp_path, monkeypatch):
+    root, _ = src
+    monkeypatch.setenv("TINYALEX_DATA", str(tmp_path / "fresh" / "cache"))
+    prepare(root, default_root() / "small-prepared-73", size=SIZE, progress=False)  # what lesson 12 does
+    assert (tmp_path / "fresh" / "cache" / "small-prepared-73" / "meta.json").is_file()
+
+
+def test_a_prepared_set_carries_its_class_names_in_an_editable_classes_json(tmp_path):
+    root = make_folder_layout(tmp_path / "src", 1, 1, all_modes=False, names_file=None)
+    out = tmp_path / "out"
+    prepare(root, out, size=SIZE, progress=False)
+    assert json.loads((out / "classes.json").read_text()) == NAMES  # no names file: the ILSVRC table's
+    assert PreparedDataset(out, "val").class_names == [NAMES[w] for w in WNIDS]
+    (out / "classes.json").write_text(json.dumps({**NAMES, WNIDS[1]: "setter"}))
+    assert PreparedDataset(out, "val").class_names[1] == "setter"
+    (out / "classes.json").write_text(json.dumps({WNIDS[0]: "tench"}))
+    with pytest.raises(DataError, match=f"classes.json gives no name for {WNIDS[1]}, {WNIDS[2]}"):
+        PreparedDataset(out, "val")

@@ -1,4 +1,4 @@
-"""The training loop: it learns, it resumes exactly, it stops cleanly on NaN and on Ctrl-C."""
+"""The training loop: it learns, it resumes exactly, it stops cleanly on NaN, on Ctrl-C and on SIGTERM."""
 import os
 import signal
 
@@ -9,6 +9,7 @@ from training_helpers import ArrayLoader, run_workers, tiny_alexnet, toy_images
 from tinyalex.functional import softmax_cross_entropy
 from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
 from tinyalex.training import CheckpointError, NonFiniteLossError, Trainer, fit, load_checkpoint
+from tinyalex.training.interrupt import Interrupted
 
 
 def loaders(n_train=48, n_val=16, batch=16, seed=0):
@@ -70,34 +71,38 @@ def test_resume_from_an_epoch_checkpoint_matches_an_uninterrupted_run(tmp_path):
         np.testing.assert_array_equal(resumed.state_dict()[name], value, err_msg=name)
     assert resumed_opt.lr == straight_opt.lr
     def numbers(history):  # everything but the timings
-        return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in history]
+        return [{k: v for k, v in r.items() if not k.endswith("seconds") and k != "images_per_s"} for r in history]
 
     assert numbers(resumed_history) == numbers(straight_history)
 
 
 class InterruptAfter(ArrayLoader):
-    """Sends this process a SIGINT (a Ctrl-C) while handing out batch `at` of epoch `epoch`."""
+    """Sends this process `signum` (SIGINT is a Ctrl-C) while handing out batch `at` of epoch `epoch`."""
 
-    def __init__(self, *args, epoch, at, **kwargs):
+    def __init__(self, *args, epoch, at, signum=signal.SIGINT, **kwargs):
         super().__init__(*args, **kwargs)
-        self.when = (epoch, at)
+        self.when, self.signum = (epoch, at), signum
 
     def __iter__(self):
         epoch = self.epoch
         for b, batch in enumerate(super().__iter__()):
             if (epoch, b) == self.when:
-                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), self.signum)
             yield batch
 
 
-def test_ctrl_c_saves_mid_epoch_and_resume_is_exact(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_saves_mid_epoch_and_resume_is_exact(tmp_path, signum):
     straight, _, straight_history = run(tmp_path / "a", 2, schedule=False)
     model = tiny_alexnet(seed=3)
     train, val = loaders(seed=5)
-    interrupting = InterruptAfter(train.x, train.y, 16, seed=5, epoch=1, at=1)
-    with pytest.raises(KeyboardInterrupt, match="batch 2"):
+    interrupting = InterruptAfter(train.x, train.y, 16, seed=5, epoch=1, at=1, signum=signum)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted, match="batch 2") as stopped:
         Trainer(model, MomentumSGD(model.parameters(), lr=0.02), tmp_path / "b", quiet=True).fit(
             interrupting, val, 2)
+    assert stopped.value.signum == signum
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # handed back
     meta = load_checkpoint(tmp_path / "b" / "last.npz")["meta"]
     assert meta["epoch"] == 1 and meta["partial"]["batch"] == 2
     resumed, _, history = run(tmp_path / "b", 2, resume=True, schedule=False)

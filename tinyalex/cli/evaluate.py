@@ -6,6 +6,7 @@ import json
 import sys
 
 from tinyalex.backend import DeviceError
+from tinyalex.cli.options import integer
 from tinyalex.data.errors import DataError
 from tinyalex.training import CheckpointError, evaluate_checkpoint
 
@@ -15,12 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="evaluate on this prepared set or ImageNet-layout folder instead of the "
                         "training run's (same classes)")
     parser.add_argument("--split", default="val", help="which split to score (default: val)")
-    parser.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
+    parser.add_argument("--batch-size", type=integer(1), default=64, help="images per batch (default: 64)")
     parser.add_argument("--device", default="auto", choices=("cpu", "gpu", "auto"), help="default: auto")
     parser.add_argument("--center-only", action="store_true", help="skip the ten-crop pass (10x cheaper)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object: top1_error, top5_error (fractions; ten-crop unless "
-                        "--center-only), images, and each pass under 'center' and 'ten_crop'")
+                        "--center-only), images, skipped (files of the split not scored) and skipped_files, "
+                        "and each pass under 'center' and 'ten_crop'")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,4 +42,10 @@ def run(args: argparse.Namespace) -> int:
             r = results[name]
             print(f"  {label}: top-1 error {r['top1_error']:.2%}, top-5 error {r['top5_error']:.2%}, "
                   f"loss {r['loss']:.4f}")
+    if results["skipped"]:
+        print(f"  skipped {results['skipped']} file(s) of the split:")
+        for entry in results["skipped_files"][:10]:
+            print(f"    {entry['path']}: {entry['reason']}")
+        if results["skipped"] > 10:
+            print("    ... (all of them with --json)")
     return 0

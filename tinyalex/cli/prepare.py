@@ -4,14 +4,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tinyalex.cli.options import integer
 from tinyalex.data.errors import DataError
 from tinyalex.data.prepare import prepare
 
 
 def parse_classes(text: str) -> int | list[str]:
     """A count ("100") or a comma-separated list of wnids ("n01440764,n02102040")."""
-    if text.strip().isdigit():
-        return int(text)
+    if text.strip().lstrip("+-").isdigit():
+        return integer(1)(text.strip())
     wnids = [w.strip() for w in text.split(",") if w.strip()]
     if not wnids:
         raise argparse.ArgumentTypeError(f"expected a number of classes or wnids separated by commas, got {text!r}")
@@ -24,11 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (created if its parent exists)")
     parser.add_argument("--classes", type=parse_classes, default=None,
                         help="how many classes to pick at random (with --seed), or wnids separated by commas")
-    parser.add_argument("--seed", type=int, default=0, help="seed for picking classes and images (default 0)")
-    parser.add_argument("--train-per-class", type=int, default=None, help="training images per class (default all)")
-    parser.add_argument("--val-per-class", type=int, default=None, help="validation images per class (default all)")
-    parser.add_argument("--size", type=int, default=256, help="side of the stored square images (default 256)")
-    parser.add_argument("--workers", type=int, default=None, help="decoding threads (default: one per core)")
+    parser.add_argument("--seed", type=integer(0), default=0, help="seed for picking classes and images (default 0)")
+    parser.add_argument("--train-per-class", type=integer(1), default=None, help="training images per class (default all)")
+    parser.add_argument("--val-per-class", type=integer(1), default=None, help="validation images per class (default all)")
+    parser.add_argument("--size", type=integer(1), default=256, help="side of the stored square images (default 256)")
+    parser.add_argument("--workers", type=integer(1), default=None, help="decoding threads (default: one per core)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

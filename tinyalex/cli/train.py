@@ -2,18 +2,24 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tinyalex.backend import DeviceError, resolve_device, to_device
+from tinyalex.cli.options import integer, number
+from tinyalex.data import atomic
 from tinyalex.data.errors import DataError
 from tinyalex.data.loader import DataLoader
 from tinyalex.models import PAPER_INPUT_SIZE, SMALL_INPUT_SIZE, AlexNet, alexnet_small
 from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
 from tinyalex.training import CheckpointError, NonFiniteLossError, Trainer, load_checkpoint, open_datasets
+from tinyalex.training.checkpoint import CheckpointWriteError, write_error
+from tinyalex.training.interrupt import raise_interrupted
 
 # What `tinyalex train` with no options does: the small net on the embedded shapes set.
 DEFAULT_EPOCHS = {"small": 20, "alexnet": 90}
@@ -21,36 +27,50 @@ DEFAULT_BATCH = {"small": 64, "alexnet": 128}
 INPUT_SIZES = {"small": SMALL_INPUT_SIZE, "alexnet": PAPER_INPUT_SIZE}
 # Options a resumed run takes from its checkpoint (the others come from this command line).
 RUN_OPTIONS = ("data", "model", "batch_size", "lr", "momentum", "weight_decay", "patience", "seed", "init")
+# Run options whose default does not depend on the model (they stay None on the command line when not
+# given, so that a resumed run can tell what was typed).
+DEFAULTS = {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "patience": 3, "seed": 0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="a folder written by `tinyalex prepare`, or an ImageNet-layout folder with "
                         "train/<class>/ and val/<class>/ (default: the embedded shapes set, generated once)")
-    parser.add_argument("--out", help="folder for checkpoints, metrics.csv and curves.png "
-                        "(default: runs/<data folder name>)")
+    parser.add_argument("--out", help="the run folder: checkpoints, config.json, train.log, metrics.csv and "
+                        "curves.png (default: runs/<data folder name>)")
     parser.add_argument("--model", choices=("alexnet", "small"),
                         help="the paper's net (224x224 crops) or the CPU-sized alexnet_small (64x64 crops); "
                         "default: small on the embedded data, alexnet otherwise")
-    parser.add_argument("--epochs", type=int, help="total epochs (default: 20 for small, 90 for alexnet)")
-    parser.add_argument("--batch-size", type=int,
+    parser.add_argument("--epochs", type=integer(1), help="total epochs (default: 20 for small, 90 for alexnet; "
+                        "with --resume: the run's own)")
+    parser.add_argument("--batch-size", type=integer(1),
                         help="images per step (paper and default for alexnet: 128; default for small: 64)")
-    parser.add_argument("--lr", type=float, default=0.01, help="initial learning rate (paper: 0.01)")
-    parser.add_argument("--momentum", type=float, default=0.9, help="paper: 0.9")
-    parser.add_argument("--weight-decay", type=float, default=0.0005, help="paper: 0.0005")
-    parser.add_argument("--patience", type=int, default=3,
-                        help="epochs without a lower validation error before the learning rate is divided by 10")
+    parser.add_argument("--lr", type=number(0, low_inclusive=False),
+                        help=f"initial learning rate (paper and default: {DEFAULTS['lr']})")
+    parser.add_argument("--momentum", type=number(0, 1), help=f"0 <= m < 1 (paper and default: {DEFAULTS['momentum']})")
+    parser.add_argument("--weight-decay", type=number(0),
+                        help=f"paper and default: {DEFAULTS['weight_decay']}")
+    parser.add_argument("--patience", type=integer(1),
+                        help="epochs without a lower validation error before the learning rate is divided by 10 "
+                        f"(default: {DEFAULTS['patience']})")
     parser.add_argument("--init", choices=("paper", "he"),
                         help="initial weights: the paper's N(0, 0.01) with biases of 1, or He's (see "
                         "tinyalex.models.alexnet_small); default: paper for alexnet, he for small")
     parser.add_argument("--device", default="auto", choices=("cpu", "gpu", "auto"), help="default: auto")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the weights, dropout and data order")
-    parser.add_argument("--workers", type=int, default=2, help="threads preparing batches")
+    parser.add_argument("--seed", type=integer(0),
+                        help=f"seeds the weights, dropout and data order (default: {DEFAULTS['seed']})")
+    parser.add_argument("--workers", type=integer(0), default=2,
+                        help="threads preparing batches (default: 2; 0: in the training thread)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the run saved in OUT/last.npz with its own options (only --epochs, "
-                        "--device and --workers are taken from this command line)")
+                        help="continue the run saved in OUT/last.npz with its own options, up to its own "
+                        "--epochs unless given (only --epochs, --device, --workers, --progress and --quiet are "
+                        "taken from this command line)")
     parser.add_argument("--distributed", action="store_true",
                         help="data-parallel training, one process per worker: mpirun -n 2 tinyalex train --distributed")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    parser.add_argument("--progress", choices=("auto", "bar", "none"), default="auto",
+                        help="progress bars (bar) or only the per-epoch lines (none); default auto: bars when "
+                        "the output is a terminal, lines when it goes to a file or pipe")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print nothing but errors (OUT/train.log still gets the per-epoch lines)")
 
 
 def build_model(options: dict[str, Any], num_classes: int) -> AlexNet:
@@ -62,17 +82,29 @@ def build_model(options: dict[str, Any], num_classes: int) -> AlexNet:
 
 
 def run_options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """The options that define the run: from the command line, or from the checkpoint when resuming."""
+    """The options that define the run: from the command line, or from the checkpoint when resuming
+    (then each option typed with a different value is named on stderr as ignored)."""
     options = {name: getattr(args, name) for name in RUN_OPTIONS}
     if options["data"] is not None:  # absolute, so that --resume works from any folder
         options["data"] = str(Path(options["data"]).resolve())
+    saved = (load_checkpoint(out / "last.npz")["meta"].get("run") or {}) if args.resume else {}
     if args.resume:
-        saved = load_checkpoint(out / "last.npz")["meta"].get("run") or {}
+        for name in RUN_OPTIONS:
+            if name in saved and options[name] is not None and options[name] != saved[name]:
+                flag = "--" + name.replace("_", "-")
+                print(f"tinyalex train: note: {flag} {getattr(args, name)} ignored: --resume continues the run "
+                      f"with its own options ({flag} {saved[name]}); start a new run with another --out to "
+                      "change them", file=sys.stderr)
         options.update({name: saved[name] for name in RUN_OPTIONS if name in saved})
+    for name, value in DEFAULTS.items():
+        if options[name] is None:
+            options[name] = value
     if options["model"] is None:
         options["model"] = "small" if options["data"] is None else "alexnet"
     if options["batch_size"] is None:
         options["batch_size"] = DEFAULT_BATCH[options["model"]]
+    # the total to reach: a resumed run keeps its own unless --epochs is given
+    options["epochs"] = args.epochs or saved.get("epochs") or DEFAULT_EPOCHS[options["model"]]
     return options
 
 
@@ -110,8 +142,31 @@ def open_data(options: dict[str, Any], crop: int, communicator: Any, device: str
     return open_datasets(options["data"], crop, progress=False)
 
 
+def show_progress_bars(choice: str) -> bool:
+    """``--progress``: bars only on a terminal by default, so that logs of redirected output stay lines."""
+    if choice == "auto":
+        return sys.stdout.isatty() and sys.stderr.isatty()
+    return choice == "bar"
+
+
+def write_config(out: Path, args: argparse.Namespace, options: dict[str, Any], device: str) -> None:
+    """``config.json``: every option of the run, defaults filled in (rewritten when it is resumed)."""
+    others = {name: value for name, value in vars(args).items() if name != "command" and name not in options}
+    config = {**options, **others, "device": device, "out": str(out)}
+    path = out / "config.json"
+    try:
+        atomic.write_json(path, config)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / (Path(args.data).name if args.data else "shapes10"))
+    bars = not args.quiet and show_progress_bars(args.progress)
+    quiet = args.quiet
+    terminating = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():  # SIGTERM stops setup the way Ctrl-C does
+        signal.signal(signal.SIGTERM, raise_interrupted)
     try:
         if not args.resume and (out / "last.npz").exists():
             raise CheckpointError(f"{out} already holds a run (last.npz): continue it with --resume, or choose "
@@ -120,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         communicator = communicator_for(args)
         device = resolve_device(args.device)
         crop = INPUT_SIZES[options["model"]]
-        train_set, val_set, info = open_data(options, crop, communicator, device, progress=not args.quiet)
+        train_set, val_set, info = open_data(options, crop, communicator, device, progress=bars)
         model = build_model(options, len(info["wnids"]))
         optimizer = MomentumSGD(model.parameters(), options["lr"], options["momentum"], options["weight_decay"])
         schedule = ReduceLROnPlateau(optimizer, patience=options["patience"])
@@ -128,24 +183,37 @@ def run(args: argparse.Namespace) -> int:
                       workers=args.workers, prefetch=args.workers)
         train_loader = DataLoader(train_set, train=True, **loader)
         val_loader = DataLoader(val_set, train=False, **loader)
-        epochs = args.epochs or DEFAULT_EPOCHS[options["model"]]
+        epochs = options["epochs"]
         quiet = args.quiet or (communicator is not None and communicator.rank != 0)
-        if not quiet:
-            print(f"training {options['model']} ({model.num_parameters():,} parameters) on {len(train_set)} images "
-                  f"of {len(info['wnids'])} classes from {info['root']}, validating on {len(val_set)}; "
-                  f"device {device}; writing to {out}")
         trainer = Trainer(model, optimizer, out, schedule, device, communicator, quiet, data_info=info,
-                          mean=train_set.mean, run_info=options)
+                          mean=train_set.mean, run_info=options, progress=bars)
+        if trainer.writer:
+            write_config(out, args, options, device)
+        trainer.log(f"training {options['model']} ({model.num_parameters():,} parameters) on {len(train_set)} "
+                    f"images of {len(info['wnids'])} classes from {info['root']}, validating on {len(val_set)}; "
+                    f"device {device}; writing to {out}")
         history = trainer.fit(train_loader, val_loader, epochs, resume=args.resume)
+    except CheckpointWriteError as exc:
+        print(f"tinyalex train: error: {exc}{resume_hint(out)}", file=sys.stderr)
+        return 1
     except (DataError, CheckpointError, DeviceError, NonFiniteLossError, ImportError) as exc:
         print(f"tinyalex train: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
-        print(f"\ntinyalex train: {exc or 'interrupted'}; continue with: tinyalex train --resume --out {out}",
-              file=sys.stderr)
-        return 130
+        print(f"\ntinyalex train: {exc or 'interrupted'}{resume_hint(out)}", file=sys.stderr)
+        return 128 + getattr(exc, "signum", signal.SIGINT)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, terminating)
     if history and not quiet:
         best = min(history, key=lambda r: r["top1_error"])
         print(f"done: best validation top-1 error {best['top1_error']:.1%} (accuracy {1 - best['top1_error']:.1%}) "
-              f"at epoch {best['epoch']}; checkpoints, metrics.csv and curves.png in {out}")
+              f"at epoch {best['epoch']}; checkpoints, metrics.csv, curves.png and train.log in {out}")
     return 0
+
+
+def resume_hint(out: Path) -> str:
+    """How to go on after an interruption or a failed write: resume when a checkpoint exists, else start again."""
+    if (out / "last.npz").is_file():
+        return f"; continue with: tinyalex train --resume --out {out}"
+    return "; no checkpoint was written yet: run the same command again to start over"

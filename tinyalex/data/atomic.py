@@ -1,12 +1,23 @@
-"""Write files so that a crash never leaves a half-written file under the final name."""
+"""Write files so that a crash never leaves a half-written file under the final name.
+
+Each file is written to a hidden sibling ``.<name>.<pid>.tmp`` and renamed over the final name
+once complete. A write that fails (a full disk, say) removes its temporary file; one killed
+outright (SIGKILL, power loss) leaves it behind, and ``remove_stale`` clears such leftovers of
+processes that no longer run.
+"""
 from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+TEMP_NAME = re.compile(r"^\..+\.(\d+)\.tmp$")
 
 
 def temp_path(path: Path) -> Path:
@@ -21,23 +32,53 @@ def replace(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_json(path: Path, value: Any) -> None:
+@contextmanager
+def writing(path: Path) -> Iterator[Path]:
+    """The temporary path to write ``path``'s new content to: moved over ``path`` when the block
+    ends normally, deleted when it raises (so a failed write leaves no large leftover behind)."""
     tmp = temp_path(path)
-    with open(tmp, "w", encoding="utf-8") as f:
+    try:
+        yield tmp
+        replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, value: Any) -> None:
+    with writing(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(value, f, indent=1, ensure_ascii=False)
         f.write("\n")
-    replace(tmp, path)
 
 
 def write_npy(path: Path, array: np.ndarray) -> None:
-    tmp = temp_path(path)
-    with open(tmp, "wb") as f:
+    with writing(path) as tmp, open(tmp, "wb") as f:
         np.save(f, array)
-    replace(tmp, path)
 
 
 def write_npz(path: Path, **arrays: np.ndarray) -> None:
-    tmp = temp_path(path)
-    with open(tmp, "wb") as f:
+    with writing(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
-    replace(tmp, path)
+
+
+def process_running(pid: int) -> bool:
+    """Whether a process with this id exists (it may belong to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(folder: Path) -> list[Path]:
+    """Delete the temporary files in ``folder`` left by writers that were killed mid-write
+    (their process is gone); returns what was deleted."""
+    removed = []
+    for entry in Path(folder).glob(".*.tmp"):
+        match = TEMP_NAME.match(entry.name)
+        if match and entry.is_file() and not process_running(int(match.group(1))):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed

@@ -16,7 +16,7 @@ import numpy as np
 from tinyalex.data.decode import load_rgb_square
 from tinyalex.data.errors import BadImageError, DataError
 from tinyalex.data.layouts import find_split, has_split, read_class_names
-from tinyalex.data.prepare import read_meta
+from tinyalex.data.prepare import class_names_of, read_meta, unfinished
 from tinyalex.data.stats import image_statistics, principal_components
 
 
@@ -27,17 +27,20 @@ class PreparedDataset:
         self.root = Path(root)
         meta = read_meta(self.root)
         if meta is None:
-            raise DataError(f"{self.root} is not a finished prepared set (no valid meta.json): "
+            raise DataError(unfinished(self.root) or f"{self.root} is not a prepared set (no valid meta.json): "
                             f"run `tinyalex prepare SRC --out {self.root}` first")
         if split not in meta["counts"]:
             raise DataError(f"{self.root} has no '{split}' split: it has {', '.join(meta['counts'])}")
         self.split = split
         self.size = int(meta["size"])
         self.wnids: list[str] = meta["wnids"]
-        self.class_names: list[str] = meta["class_names"]
+        self.class_names = class_names_of(self.root, meta)
         self.images = np.load(self.root / f"{split}_images.npy", mmap_mode="r")
         self.labels = np.load(self.root / f"{split}_labels.npy")
         self.paths: list[str] = json.loads((self.root / f"{split}_paths.json").read_text(encoding="utf-8"))
+        # the files of this split that prepare left out, and why (older sets lack "split": read from the path)
+        self.skipped = {s["path"]: s["reason"] for s in meta["skipped"]
+                        if s.get("split", split if split in Path(s["path"]).parts else None) == split}
         self.mean = np.load(self.root / "mean.npy")
         with np.load(self.root / "pca.npz") as pca:
             self.cov, self.eigvals, self.eigvecs = pca["cov"], pca["eigvals"], pca["eigvecs"]

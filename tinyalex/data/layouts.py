@@ -12,8 +12,12 @@ keeps them. ``meta.mat`` is read only from beside the ground-truth file, as in t
 from __future__ import annotations
 
 import csv
+import errno
+import os
+import stat
 from pathlib import Path
 
+from tinyalex.data.class_names import display_names
 from tinyalex.data.errors import DataError
 from tinyalex.data.matfile import read_devkit_synsets
 
@@ -50,6 +54,21 @@ def visible_entries(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
 
 
+def unusable(path: Path) -> str | None:
+    """Why ``path`` (in a folder of images) cannot be read as an image file; None for a regular file."""
+    try:
+        mode = path.stat().st_mode  # follows symbolic links
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if path.is_symlink():
+            return f"broken symbolic link (to {os.readlink(path)})"
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISDIR(mode):
+        return "a folder inside a class folder (class folders are not searched recursively)"
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
 def has_split(src: str | Path, split: str) -> bool:
     return (Path(src) / split).is_dir()
 
@@ -57,8 +76,9 @@ def has_split(src: str | Path, split: str) -> bool:
 def find_split(src: str | Path, split: str, skipped: Skipped | None = None) -> list[tuple[Path, str]]:
     """All (path, wnid) of ``SRC/<split>`` sorted by wnid then path, in either layout.
 
-    Files that cannot get a label (loose files beside class folders, flat-folder files missing
-    from the label file) are appended to ``skipped`` when given. Raises DataError when the
+    Entries that cannot become a labelled image (loose files beside class folders, flat-folder
+    files missing from the label file, symbolic link loops, broken links, sub-folders) are
+    appended to ``skipped`` with the reason when given. Raises DataError when the
     split folder is missing, a class folder is empty, or a flat folder has no label file.
     """
     folder = Path(src) / split
@@ -72,13 +92,20 @@ def find_split(src: str | Path, split: str, skipped: Skipped | None = None) -> l
 
 
 def _class_folders(folder: Path, entries: list[Path], skipped: Skipped | None) -> list[tuple[Path, str]]:
+    skipped = skipped if skipped is not None else []
     items, empty = [], []
     for entry in entries:
         if not entry.is_dir():
-            if skipped is not None:
-                skipped.append((str(entry), "not inside a class folder"))
+            reason = unusable(entry)
+            skipped.append((str(entry), "not inside a class folder" if reason is None else reason))
             continue
-        files = [p for p in visible_entries(entry) if p.is_file()]
+        files = []
+        for path in visible_entries(entry):
+            reason = unusable(path)
+            if reason is None:
+                files.append(path)
+            else:
+                skipped.append((str(path), reason))
         if not files:
             empty.append(entry.name)
         items += [(p, entry.name) for p in files]
@@ -89,7 +116,10 @@ def _class_folders(folder: Path, entries: list[Path], skipped: Skipped | None) -
 
 
 def _flat_folder(src: Path, split: str, entries: list[Path], skipped: Skipped | None) -> list[tuple[Path, str]]:
-    files = [p for p in entries if p.is_file()]
+    reasons = {p: unusable(p) for p in entries}
+    files = [p for p, reason in reasons.items() if reason is None]
+    if skipped is not None:
+        skipped += [(str(p), reason) for p, reason in reasons.items() if reason is not None]
     if not files:
         raise DataError(f"{src / split} holds no images and no class folders")
     labels = read_flat_labels(src, split)
@@ -152,14 +182,14 @@ def read_devkit_ground_truth(path: Path, id_to_wnid: dict[int, str]) -> dict[str
 
 
 def read_class_names(src: str | Path, wnids: list[str]) -> dict[str, str]:
-    """wnid -> human name from ``synset_words.txt`` / ``LOC_synset_mapping.txt``, else the wnid."""
+    """wnid -> human name from ``synset_words.txt`` / ``LOC_synset_mapping.txt`` beside the data, else
+    from the ILSVRC-2012 table shipped with tinyalex (``class_names``), else the wnid itself."""
     names = {w: w for w in wnids}
     path = find_file(Path(src), CLASS_NAME_FILES)
-    if path is None:
-        return names
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            wnid, _, name = line.strip().partition(" ")
-            if wnid in names and name.strip():
-                names[wnid] = name.strip()
-    return names
+    if path is not None:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                wnid, _, name = line.strip().partition(" ")
+                if wnid in names and name.strip():
+                    names[wnid] = name.strip()
+    return dict(zip(wnids, display_names(wnids, [names[w] for w in wnids])))

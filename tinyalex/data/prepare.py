@@ -8,16 +8,20 @@ Output folder (everything written atomically; ``meta.json`` last, so its presenc
 * ``mean.npy``            (size, size, 3) float64 per-pixel mean of the training images
 * ``pca.npz``             ``cov`` (3, 3), ``eigvals`` (3,) descending, ``eigvecs`` (3, 3) columns,
                           float64, of the training pixels' RGB values on the 0..255 scale
+* ``classes.json``        wnid -> class name, which people may edit (``PreparedDataset`` reads it)
 * ``meta.json``           wnids, class names, size, counts, skipped files, input fingerprint
 
 While it runs, ``*.partial`` files hold the decoded images and a per-image status, so an
-interrupted run resumes where it stopped; a re-run on unchanged inputs does nothing.
+interrupted or failed run resumes where it stopped (``state.json.partial`` records the command that
+finishes it); a re-run on unchanged inputs does nothing. Disk space for each memory map is reserved
+before any image is decoded into it, so a full disk is an error message, not a "Bus error".
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +32,9 @@ from tqdm import tqdm
 from tinyalex.data import atomic
 from tinyalex.data.decode import load_rgb_square
 from tinyalex.data.errors import BadImageError, DataError
+from tinyalex.data.class_names import display_names
 from tinyalex.data.layouts import find_split, has_split, read_class_names
+from tinyalex.data.space import DISK_FULL, DiskFullError, reserve
 from tinyalex.data.stats import image_statistics, principal_components
 
 FORMAT = "tinyalex-prepared-v1"
@@ -58,12 +64,13 @@ class PrepareReport:
 
 @dataclass
 class Plan:
-    """The images chosen for each split, their labels, and the class list."""
+    """The images chosen for each split, their labels, the class list, and per split the entries
+    that cannot become labelled images (path, reason)."""
 
     src: Path
     wnids: list[str]
     items: dict[str, list[tuple[Path, int]]]
-    listing_skips: list[tuple[str, str]]
+    listing_skips: dict[str, list[tuple[str, str]]]
 
 
 def prepare(src: str | os.PathLike, out: str | os.PathLike, classes: int | list[str] | None = None,
@@ -73,7 +80,8 @@ def prepare(src: str | os.PathLike, out: str | os.PathLike, classes: int | list[
 
     ``classes`` is a count (chosen at random with ``seed``) or a list of wnids; ``*_per_class``
     caps the images per class (a random subset with ``seed``); None means everything.
-    Raises DataError, before any decoding, for unusable inputs or output folders.
+    Raises DataError, before any decoding and without creating ``out``, for unusable inputs or
+    output folders; and DataError when the disk fills up, keeping everything decoded so far.
     """
     if size < 1:
         raise DataError(f"size must be a positive number of pixels, got {size}")
@@ -92,48 +100,90 @@ def prepare(src: str | os.PathLike, out: str | os.PathLike, classes: int | list[
             return PrepareReport(out, done["counts"], skipped, reused=True)
         raise DataError(f"{out} already holds a prepared set built from other inputs or options; "
                         "choose another --out folder or delete that one first")
-    state = start_state(out, fingerprint)
-    skipped = list(plan.listing_skips)
+    create_output_folder(out)
+    atomic.remove_stale(out)
+    command = command_line(src, out, classes, seed, train_per_class, val_per_class, size)
+    try:
+        return build(plan, out, size, workers, progress, start_state(out, fingerprint, command), fingerprint, seed)
+    except DiskFullError as exc:
+        raise DataError(f"{exc}. {kept_so_far(command)}") from None
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        raise DataError(f"the disk holding {out} is full ({exc.strerror}). {kept_so_far(command)}") from None
+
+
+def kept_so_far(command: str) -> str:
+    return f"Free some space, then run the same command again; it resumes with everything done so far: {command}"
+
+
+def build(plan: Plan, out: Path, size: int, workers: int | None, progress: bool, state: dict,
+          fingerprint: str, seed: int) -> PrepareReport:
+    """Decode every split (resuming from ``state``), compute the statistics, write the final files."""
+    skipped: list[tuple[str, str, str]] = []  # (path, reason, split)
     counts = {}
     for split, items in plan.items.items():
         bad = decode_split(out, split, items, size, workers, progress, state)
-        skipped += [(str(items[i][0]), reason) for i, reason in sorted(bad.items())]
+        skipped += [(path, reason, split) for path, reason in plan.listing_skips[split]]
+        skipped += [(str(items[i][0]), reason, split) for i, reason in sorted(bad.items())]
         counts[split] = finish_split(out, split, plan, bad, size, state)
     if counts["train"] == 0:
-        raise DataError(f"no training image of {src} could be decoded; see the skipped files")
+        raise DataError(f"no training image of {plan.src} could be decoded; see the skipped files")
     train = np.load(out / "train_images.npy", mmap_mode="r")
     mean, cov = image_statistics(train, progress=progress)
     eigvals, eigvecs = principal_components(cov)
     atomic.write_npy(out / "mean.npy", mean)
     atomic.write_npz(out / "pca.npz", cov=cov, eigvals=eigvals, eigvecs=eigvecs)
-    names = read_class_names(src, plan.wnids)
+    names = read_class_names(plan.src, plan.wnids)
+    atomic.write_json(out / "classes.json", names)
     atomic.write_json(out / "meta.json", {
-        "format": FORMAT, "fingerprint": fingerprint, "src": str(src.resolve()), "size": size,
+        "format": FORMAT, "fingerprint": fingerprint, "src": str(plan.src.resolve()), "size": size,
         "wnids": plan.wnids, "class_names": [names[w] for w in plan.wnids], "counts": counts,
-        "seed": seed, "skipped": [{"path": p, "reason": r} for p, r in skipped],
+        "seed": seed, "skipped": [{"path": p, "reason": r, "split": s} for p, r, s in skipped],
     })
     for leftover in out.glob("*.partial"):
         leftover.unlink()
-    return PrepareReport(out, counts, skipped)
+    return PrepareReport(out, counts, [(p, r) for p, r, _ in skipped])
+
+
+def command_line(src: Path, out: Path, classes: int | list[str] | None, seed: int,
+                 train_per_class: int | None, val_per_class: int | None, size: int) -> str:
+    """The ``tinyalex prepare`` command that asks for these inputs and options."""
+    words = ["tinyalex", "prepare", str(src), "--out", str(out)]
+    for flag, value, default in (("--classes", classes, None), ("--seed", seed, 0),
+                                 ("--train-per-class", train_per_class, None),
+                                 ("--val-per-class", val_per_class, None), ("--size", size, 256)):
+        if value != default:
+            words += [flag, ",".join(value) if isinstance(value, list) else str(value)]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def check_output_folder(out: Path) -> None:
-    """Create ``out`` if its parent exists; refuse a missing parent, a file, or no write access."""
+    """Refuse a file, a missing parent or a folder without write access, creating nothing."""
     if out.exists() and not out.is_dir():
         raise DataError(f"output {out} exists and is not a folder")
-    if not out.exists():
-        if not out.parent.is_dir():
-            raise DataError(f"output folder {out} cannot be created: its parent {out.parent} "
-                            "does not exist")
-        try:
-            out.mkdir()
-        except OSError as exc:
-            raise DataError(f"output folder {out} cannot be created: {exc.strerror}") from None
+    if not out.exists() and not out.parent.is_dir():
+        raise DataError(f"output folder {out} cannot be created: its parent {out.parent} does not exist")
+    folder = out if out.exists() else out.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"output folder {out} is not writable" if folder == out else
+                        f"output folder {out} cannot be created: {folder} is not writable")
+
+
+def create_output_folder(out: Path) -> None:
+    """Create ``out`` (its parent exists) and check that files can be written into it."""
+    created = not out.exists()
+    try:
+        out.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"output folder {out} cannot be created: {exc.strerror}") from None
     probe = out / f".write-test-{os.getpid()}"
     try:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
+        if created:
+            out.rmdir()
         raise DataError(f"output folder {out} is not writable: {exc.strerror}") from None
 
 
@@ -143,10 +193,11 @@ def make_plan(src: Path, classes: int | list[str] | None, seed: int,
     for split, cap in per_class.items():
         if cap is not None and cap < 1:
             raise DataError(f"images per class for {split} must be at least 1, got {cap}")
-    listing_skips: list[tuple[str, str]] = []
-    found = {"train": find_split(src, "train", listing_skips)}
+    listing_skips: dict[str, list[tuple[str, str]]] = {"train": []}
+    found = {"train": find_split(src, "train", listing_skips["train"])}
     if has_split(src, "val"):
-        found["val"] = find_split(src, "val", listing_skips)
+        listing_skips["val"] = []
+        found["val"] = find_split(src, "val", listing_skips["val"])
     available = sorted({wnid for _, wnid in found["train"]})
     wnids = choose_classes(available, classes, seed)
     index = {wnid: k for k, wnid in enumerate(wnids)}
@@ -207,11 +258,42 @@ def read_meta(out: Path) -> dict | None:
             meta = json.load(f)
     except (OSError, ValueError):
         return None
-    return meta if meta.get("format") == FORMAT else None
+    return meta if isinstance(meta, dict) and meta.get("format") == FORMAT else None
 
 
-def start_state(out: Path, fingerprint: str) -> dict:
-    """Resume state of an interrupted run on the same inputs, or a fresh one."""
+def unfinished(out: Path) -> str | None:
+    """For a folder that ``prepare`` started but did not finish, what it is and the command that
+    finishes it; None for any other folder."""
+    try:
+        state = json.loads((out / "state.json.partial").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    command = state.get("command") if isinstance(state, dict) else None
+    command = command or f"tinyalex prepare SRC --out {shlex.quote(str(out))} (with the options it was started with)"
+    return (f"{out} is an unfinished prepared set: `tinyalex prepare` was interrupted or failed before "
+            f"writing meta.json. Finish it with the same command (it resumes where it stopped): {command}")
+
+
+def class_names_of(out: Path, meta: dict) -> list[str]:
+    """The class names of a finished set: from its ``classes.json`` (which people may edit) when it
+    names every class, else from ``meta.json``; a name that is only the wnid gets the ILSVRC name."""
+    wnids, names = meta["wnids"], list(meta["class_names"])
+    path = out / "classes.json"
+    if path.is_file():
+        try:
+            edited = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise DataError(f"{path} is not valid JSON ({exc}); expected {{\"<wnid>\": \"<name>\", ...}}") from None
+        missing = [w for w in wnids if not isinstance(edited, dict) or not isinstance(edited.get(w), str)]
+        if missing:
+            raise DataError(f"{path} gives no name for {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''};"
+                            " expected one \"<wnid>\": \"<name>\" entry per class")
+        names = [edited[w] for w in wnids]
+    return display_names(wnids, names)
+
+
+def start_state(out: Path, fingerprint: str, command: str) -> dict:
+    """Resume state of an interrupted run on the same inputs, or a fresh one; it records ``command``."""
     path = out / "state.json.partial"
     try:
         state = json.loads(path.read_text())
@@ -221,7 +303,8 @@ def start_state(out: Path, fingerprint: str) -> dict:
         for leftover in [*out.glob("*.partial"), *out.glob(".*_images.npy.*.tmp")]:
             leftover.unlink()
         state = {"fingerprint": fingerprint, "finished": []}
-        atomic.write_json(path, state)
+    state["command"] = command
+    atomic.write_json(path, state)
     return state
 
 
@@ -245,6 +328,8 @@ def decode_split(out: Path, split: str, items: list[tuple[Path, int]], size: int
     mode = "r+" if resuming else "w+"
     images = np.lib.format.open_memmap(image_file, mode=mode, dtype=np.uint8, shape=shape)
     status = np.lib.format.open_memmap(status_file, mode=mode, dtype=np.uint8, shape=(len(items),))
+    for array, path in ((images, image_file), (status, status_file)):
+        reserve(path, array.offset + array.nbytes, f"the {len(items)} {split} images at {size}x{size}")
 
     def decode_one(i: int) -> str | None:
         try:
@@ -283,14 +368,14 @@ def finish_split(out: Path, split: str, plan: Plan, bad: dict[int, str], size: i
             atomic.replace(partial, final)
         elif partial.exists():
             source = np.load(partial, mmap_mode="r")
-            tmp = atomic.temp_path(final)
-            target = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                               shape=(len(keep), size, size, 3))
-            for start in range(0, len(keep), CHUNK):
-                target[start:start + CHUNK] = source[keep[start:start + CHUNK]]
-            target.flush()
-            del target, source
-            atomic.replace(tmp, final)
+            with atomic.writing(final) as tmp:
+                target = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                                   shape=(len(keep), size, size, 3))
+                reserve(tmp, target.offset + target.nbytes, f"the {len(keep)} good {split} images")
+                for start in range(0, len(keep), CHUNK):
+                    target[start:start + CHUNK] = source[keep[start:start + CHUNK]]
+                target.flush()
+                del target, source
         elif not items:
             atomic.write_npy(final, np.zeros((0, size, size, 3), dtype=np.uint8))
         labels = np.array([items[i][1] for i in keep], dtype=np.int64)

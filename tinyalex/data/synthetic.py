@@ -24,6 +24,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from tinyalex.data.errors import DataError
+
 VERSION = 1
 NAME = f"shapes10-v{VERSION}"
 MARKER = "COMPLETE.json"  # written last: a folder without it is an interrupted generation
@@ -47,8 +49,15 @@ CLASSES = {
 
 
 def default_root() -> Path:
-    """``$TINYALEX_DATA`` or ``~/.cache/tinyalex``."""
-    return Path(os.environ.get("TINYALEX_DATA") or Path.home() / ".cache" / "tinyalex")
+    """The cache folder ``$TINYALEX_DATA`` or ``~/.cache/tinyalex``, created with its parents when
+    missing: tinyalex picks this location itself, so a fresh machine must not trip over it."""
+    root = Path(os.environ.get("TINYALEX_DATA") or Path.home() / ".cache" / "tinyalex")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the data cache folder {root} ({exc.strerror}); point TINYALEX_DATA "
+                        "at a folder you can write to") from None
+    return root
 
 
 def ensure_default_dataset(root: str | os.PathLike | None = None,

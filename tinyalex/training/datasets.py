@@ -13,7 +13,7 @@ import numpy as np
 
 from tinyalex.data.dataset import FolderDataset, PreparedDataset
 from tinyalex.data.errors import DataError
-from tinyalex.data.prepare import prepare, read_meta
+from tinyalex.data.prepare import prepare, read_meta, unfinished
 from tinyalex.data.synthetic import default_root, ensure_default_dataset
 
 # The paper crops 224 from 256 (Section 4.1); smaller crops keep that ratio.
@@ -40,6 +40,8 @@ def open_datasets(data: str | os.PathLike | None, crop: int, progress: bool = Tr
     source = "default" if data is None else "prepared" if read_meta(Path(data)) is not None else "folder"
     root = default_data(crop, progress) if data is None else Path(data)
     if source == "folder":
+        if unfinished(root):
+            raise DataError(unfinished(root))
         if not (root / "train").is_dir() or not (root / "val").is_dir():
             raise DataError(f"{root} is neither a prepared set (no meta.json) nor an ImageNet-layout folder with "
                             "train/ and val/ subfolders")
@@ -64,7 +66,7 @@ def open_split(info: dict, mean: np.ndarray, split: str = "val", data: str | os.
     The classes must be the checkpoint's, in the same order, and the images the same size.
     """
     root = Path(data) if data is not None else Path(info["root"])
-    if read_meta(root) is not None:
+    if read_meta(root) is not None or unfinished(root):
         dataset = PreparedDataset(root, split)
         if dataset.size != info["size"]:
             raise DataError(f"{root} holds {dataset.size}px images; the checkpoint was trained on {info['size']}px")

@@ -13,7 +13,7 @@ from tinyalex.engine.tensor import no_grad
 from tinyalex.functional import log_softmax
 from tinyalex.layers import Module
 from tinyalex.parallel.data_parallel import worker_batches
-from tinyalex.training.checkpoint import load_model
+from tinyalex.training.checkpoint import data_of, load_model
 from tinyalex.training.datasets import open_split
 from tinyalex.training.metrics import topk_wrong
 
@@ -71,10 +71,15 @@ def evaluate_checkpoint(path: str | os.PathLike, data: str | os.PathLike | None 
                         batch_size: int = 64, device: str | None = "auto", ten_crop: bool = True,
                         progress: bool = True) -> dict[str, Any]:
     """Errors of a saved model on the data it was trained on (or ``data``) with the centre crop and,
-    unless ``ten_crop`` is False, with ten-crop averaging. Top-level errors are ten-crop when computed."""
+    unless ``ten_crop`` is False, with ten-crop averaging. Top-level errors are ten-crop when computed.
+
+    ``skipped`` counts the files of the split that were not scored (``skipped_files`` says which and
+    why): unreadable images, and images of classes the network was not trained on; for a prepared
+    set, the files ``prepare`` skipped.
+    """
     device = resolve_device(device)
     model, checkpoint = load_model(path, device)
-    info = checkpoint["meta"]["data"]
+    info = data_of(path, checkpoint)
     dataset = open_split(info, checkpoint["mean"], split, data)
     results: dict[str, Any] = {"checkpoint": str(path), "data": str(data or info["root"]), "split": split,
                                "epoch": checkpoint["meta"]["epoch"]}
@@ -84,5 +89,7 @@ def evaluate_checkpoint(path: str | os.PathLike, data: str | os.PathLike | None 
                             device=device)
         results[name] = evaluate(model, loader, device, progress=progress, desc=name.replace("_", "-"))
     best = results["ten_crop" if ten_crop else "center"]
-    results.update(top1_error=best["top1_error"], top5_error=best["top5_error"], images=best["images"])
+    skipped = [{"path": p, "reason": r} for p, r in sorted(getattr(dataset, "skipped", {}).items())]
+    results.update(top1_error=best["top1_error"], top5_error=best["top5_error"], images=best["images"],
+                   skipped=len(skipped), skipped_files=skipped)
     return results

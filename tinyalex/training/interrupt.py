@@ -1,34 +1,57 @@
-"""Ctrl-C during training: finish the current step, save a checkpoint, then stop."""
+"""Ctrl-C or SIGTERM during training: finish the current step, save a checkpoint, then stop.
+
+SIGTERM is what a cluster scheduler (or ``kill``) sends before it stops a job, so it is treated
+like Ctrl-C: the run can be resumed exactly.
+"""
 from __future__ import annotations
 
 import signal
 import threading
 from typing import Any
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped on a signal; ``signum`` says which (the exit status is 128 + signum)."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = signum
+
 
 class DeferredInterrupt:
-    """Within the block, the first SIGINT only sets ``requested``; the loop checks it between steps,
-    so the checkpoint it then saves is taken at a step boundary and a resume is exact. The handler
-    is removed at the first SIGINT, so a second Ctrl-C interrupts at once. Outside the main thread
-    (where Python cannot install handlers) Ctrl-C behaves as usual.
+    """Within the block, the first SIGINT or SIGTERM only sets ``requested`` (and ``signum``); the
+    loop checks it between steps, so the checkpoint it then saves is taken at a step boundary and a
+    resume is exact. The handlers are removed at the first signal, so a second one acts at once.
+    Outside the main thread (where Python cannot install handlers) signals behave as usual.
     """
 
     def __enter__(self) -> DeferredInterrupt:
         self.requested = False
-        self._previous: Any = None
+        self.signum = signal.SIGINT
+        self._previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, self._handle)
-            self._previous = previous if previous is not None else signal.default_int_handler
+            for signum in SIGNALS:
+                previous = signal.signal(signum, self._handle)
+                if previous is None:  # installed outside Python: hand back the standard behaviour
+                    previous = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+                self._previous[signum] = previous
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
+        self.requested, self.signum = True, signum
         self._restore()
 
     def _restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
     def __exit__(self, *exc_info: Any) -> None:
         self._restore()
+
+
+def raise_interrupted(signum: int, frame: Any) -> None:
+    """A signal handler that stops the program the way Ctrl-C does, remembering the signal."""
+    raise Interrupted(f"stopped by {signal.Signals(signum).name}", signum)

@@ -10,8 +10,9 @@ from tinyalex.backend import get_array_module
 from tinyalex.data import atomic
 
 # Columns of metrics.csv, one row per epoch.
+# seconds = data_seconds (training waited for batches) + compute_seconds (training steps) + val_seconds.
 COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "top1_error", "top5_error", "lr", "seconds",
-           "images_per_s")
+           "images_per_s", "data_seconds", "compute_seconds", "val_seconds")
 
 
 def topk_wrong(scores: Any, labels: Any, k: int) -> int:
@@ -31,10 +32,8 @@ def write_metrics_csv(history: list[dict[str, Any]], path: str | Path) -> None:
     writer.writeheader()
     for record in history:
         writer.writerow({key: _format(record.get(key)) for key in COLUMNS})
-    path = Path(path)
-    tmp = atomic.temp_path(path)
-    tmp.write_text(out.getvalue(), encoding="utf-8")
-    atomic.replace(tmp, path)
+    with atomic.writing(Path(path)) as tmp:
+        tmp.write_text(out.getvalue(), encoding="utf-8")
 
 
 def _format(value: Any) -> Any:

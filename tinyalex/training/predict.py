@@ -4,17 +4,20 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from tinyalex.backend import resolve_device, to_cpu, to_device
 from tinyalex.data.augment import center_crop, ten_crop
+from tinyalex.data.class_names import display_names
 from tinyalex.data.decode import load_rgb_square
 from tinyalex.data.errors import BadImageError
 from tinyalex.engine.tensor import no_grad
 from tinyalex.functional import softmax
 from tinyalex.layers import Module
-from tinyalex.training.checkpoint import load_model
+from tinyalex.training.checkpoint import data_of, load_model
 
 BATCH = 32  # images per forward pass
 
@@ -27,6 +30,26 @@ class Prediction:
     path: str
     top: list[tuple[str, str, float]] = field(default_factory=list)
     error: str | None = None
+
+
+def find_images(paths: Sequence[str | os.PathLike]) -> tuple[list[str], list[str]]:
+    """(files, folders without images): each path given, and every file under each folder given
+    (recursively, sorted, hidden files and folders left out) whose extension Pillow reads."""
+    extensions = {ext.lower() for ext in Image.registered_extensions()}
+    files, empty = [], []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            files.append(str(path))
+            continue
+        found = []
+        for folder, subfolders, names in os.walk(path):
+            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+            found += [os.path.join(folder, n) for n in sorted(names)
+                      if not n.startswith(".") and os.path.splitext(n)[1].lower() in extensions]
+        files += found
+        if not found:
+            empty.append(str(path))
+    return files, empty
 
 
 def predict_images(model: Module, paths: Sequence[str | os.PathLike], info: dict, mean: np.ndarray,
@@ -55,9 +78,10 @@ def predict_images(model: Module, paths: Sequence[str | os.PathLike], info: dict
         with no_grad():
             p = to_cpu(softmax(model(to_device(x, device))).data)
         probs.append(p.reshape(-1, 10 if ten_crops else 1, p.shape[1]).mean(axis=1))
+    names = display_names(info["wnids"], info.get("class_names"))
     for result, p in zip(good, np.concatenate(probs)):
         best = np.argsort(-p, kind="stable")[:top]
-        result.top = [(info["wnids"][k], info["class_names"][k], float(p[k])) for k in best]
+        result.top = [(info["wnids"][k], names[k], float(p[k])) for k in best]
     return results
 
 
@@ -66,4 +90,4 @@ def predict_checkpoint(path: str | os.PathLike, images: Sequence[str | os.PathLi
     """``predict_images`` with the model, classes and preprocessing saved in a checkpoint."""
     device = resolve_device(device)
     model, checkpoint = load_model(path, device)
-    return predict_images(model, images, checkpoint["meta"]["data"], checkpoint["mean"], top, ten_crops, device)
+    return predict_images(model, images, data_of(path, checkpoint), checkpoint["mean"], top, ten_crops, device)

@@ -5,13 +5,16 @@ Files written to ``out_dir`` (by worker 0 only when training is distributed):
 * ``last.npz``     the checkpoint after the latest epoch (or at a Ctrl-C, mid-epoch)
 * ``best.npz``     the checkpoint with the lowest validation top-1 error so far
 * ``metrics.csv``  one row per epoch (see ``metrics.COLUMNS``)
-* ``curves.png``   loss and error curves
+* ``curves.png``   loss and error curves, learning-rate changes marked
+* ``train.log``    the per-epoch lines and events (start, resume, learning-rate changes, interruptions,
+                   errors), time-stamped; written even when nothing is printed
 """
 from __future__ import annotations
 
 import math
 import os
 import time
+from datetime import datetime
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,15 +23,18 @@ import numpy as np
 from tqdm import tqdm
 
 from tinyalex.backend import resolve_device, to_device
+from tinyalex.data import atomic
 from tinyalex.functional import softmax_cross_entropy
 from tinyalex.layers import Module
 from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
 from tinyalex.training.checkpoint import (
     CheckpointError,
+    check_same_model,
     dropout_states,
     load_checkpoint,
     load_dropout_states,
     save_checkpoint,
+    write_error,
 )
 from tinyalex.parallel.data_parallel import (
     average_gradients,
@@ -38,7 +44,7 @@ from tinyalex.parallel.data_parallel import (
     worker_batches,
 )
 from tinyalex.training.evaluate import evaluate, sum_over_workers
-from tinyalex.training.interrupt import DeferredInterrupt
+from tinyalex.training.interrupt import DeferredInterrupt, Interrupted
 from tinyalex.training.metrics import write_metrics_csv
 from tinyalex.training.plots import plot_history
 
@@ -59,18 +65,23 @@ class Trainer:
     ``data_info`` (a JSON-able description of the data, see ``datasets.open_datasets``), ``mean``
     (the training mean image) and ``run_info`` (e.g. the command-line options) are stored in every
     checkpoint so that ``evaluate``, ``predict`` and ``--resume`` can rebuild the run.
+
+    ``quiet`` prints nothing (``train.log`` is still written); ``progress`` draws progress bars
+    (default: unless quiet); without bars the per-epoch lines are printed alone, fit for log files.
     """
 
     def __init__(self, model: Module, optimizer: MomentumSGD, out_dir: str | os.PathLike | None = None,
                  schedule: ReduceLROnPlateau | None = None, device: str | None = "cpu", communicator: Any = None,
                  quiet: bool = False, callbacks: Sequence[Callable[[dict], Any]] = (),
-                 data_info: dict | None = None, mean: np.ndarray | None = None, run_info: dict | None = None):
+                 data_info: dict | None = None, mean: np.ndarray | None = None, run_info: dict | None = None,
+                 progress: bool | None = None):
         self.device = resolve_device(device)
         self.model = model.to(self.device)
         self.optimizer, self.schedule, self.communicator = optimizer, schedule, communicator
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.writer = communicator is None or communicator.rank == 0
         self.show = self.writer and not quiet
+        self.bars = self.show and (progress if progress is not None else True)
         self.callbacks = list(callbacks)
         self.data_info, self.mean, self.run_info = data_info, mean, run_info
         self.history: list[dict[str, Any]] = []
@@ -80,6 +91,8 @@ class Trainer:
         self.stop_reason: str | None = None
         if self.out_dir is not None and self.writer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            for stale in atomic.remove_stale(self.out_dir):
+                self.log(f"removed {stale.name}, left by an earlier run that was killed while writing")
 
     @property
     def last_path(self) -> Path | None:
@@ -91,13 +104,16 @@ class Trainer:
 
         ``resume=True`` first restores ``out_dir/last.npz``: the run then continues exactly as an
         uninterrupted one with the same seed would have. Raises NonFiniteLossError on a NaN/inf loss
-        (the files of the last finished epoch are kept) and KeyboardInterrupt after saving on Ctrl-C.
+        (the files of the last finished epoch are kept) and ``Interrupted`` (a KeyboardInterrupt) after
+        saving on Ctrl-C or SIGTERM.
         """
         self.loader_seed = getattr(train_loader, "seed", None)
         if resume:
             if self.last_path is None or not self.last_path.is_file():
                 raise CheckpointError(f"nothing to resume: no checkpoint at {self.last_path}")
             self.restore(self.last_path)
+            where = f", batch {self.partial['batch']}" if self.partial else ""
+            self.log(f"resumed after epoch {self.epoch}{where} from {self.last_path}")
         if self.communicator is not None:
             self.communicator.broadcast([p.data for p in self.model.parameters()], root=0)
         with DeferredInterrupt() as interrupt:
@@ -106,40 +122,49 @@ class Trainer:
         return self.history
 
     def _epoch(self, train_loader: Any, val_loader: Any, epochs: int, interrupt: DeferredInterrupt) -> None:
-        done = self.partial or {"batch": 0, "loss_sum": 0.0, "correct": 0, "images": 0, "seconds": 0.0}
+        done = {"batch": 0, "loss_sum": 0.0, "correct": 0, "images": 0, "seconds": 0.0, "data_seconds": 0.0,
+                "compute_seconds": 0.0, **(self.partial or {})}
         self.partial = None
         for loader in (train_loader, val_loader):
             if hasattr(loader, "set_epoch"):
                 loader.set_epoch(self.epoch)
         self.model.train()
         bar = tqdm(total=len(train_loader), initial=done["batch"], desc=f"epoch {self.epoch + 1}/{epochs}",
-                   unit="batch", leave=False, disable=not self.show)
+                   unit="batch", leave=False, disable=not self.bars)
         start = time.perf_counter() - done["seconds"]
+        waiting_since = time.perf_counter()
         for b, (x, y) in enumerate(worker_batches(train_loader, self.communicator)):
-            if b < done["batch"]:  # resuming mid-epoch: this batch was trained on before the Ctrl-C
+            arrived = time.perf_counter()
+            waited = arrived - waiting_since
+            if b < done["batch"]:  # resuming mid-epoch: this batch was trained on before the interruption
+                waiting_since = arrived
                 continue
             loss, correct, n, stop = self._step(x, y, b, interrupt)
+            waiting_since = time.perf_counter()
             done.update(batch=b + 1, loss_sum=done["loss_sum"] + loss * n, correct=done["correct"] + correct,
-                        images=done["images"] + n)
-            seconds = time.perf_counter() - start
+                        images=done["images"] + n, data_seconds=done["data_seconds"] + waited,
+                        compute_seconds=done["compute_seconds"] + waiting_since - arrived)
+            seconds = waiting_since - start
             bar.update(1)
             bar.set_postfix(loss=f"{done['loss_sum'] / done['images']:.3f}",
                             acc=f"{done['correct'] / done['images']:.1%}", img_s=f"{done['images'] / seconds:.0f}")
             if stop:
                 bar.close()
                 self.partial = {**done, "seconds": seconds}
-                self._save_interrupted()
+                self._save_interrupted(interrupt.signum)
         bar.close()
-        train_seconds = time.perf_counter() - start
+        train_end = time.perf_counter()
         loss_sum, correct, images = done["loss_sum"], done["correct"], done["images"]
         if self.communicator is not None:
             loss_sum, correct, images = sum_over_workers([loss_sum, correct, images], self.communicator, self.device)
-        val = evaluate(self.model, val_loader, self.device, self.communicator, progress=self.show, desc="validate")
+        val = evaluate(self.model, val_loader, self.device, self.communicator, progress=self.bars, desc="validate")
+        end = time.perf_counter()
         record = {
             "epoch": self.epoch + 1, "train_loss": loss_sum / images, "train_accuracy": correct / images,
             "val_loss": val["loss"], "top1_error": val["top1_error"], "top5_error": val["top5_error"],
-            "lr": self.optimizer.lr, "seconds": time.perf_counter() - start,
-            "images_per_s": images / train_seconds,
+            "lr": self.optimizer.lr, "seconds": end - start, "images_per_s": images / (train_end - start),
+            "data_seconds": done["data_seconds"], "compute_seconds": done["compute_seconds"],
+            "val_seconds": end - train_end,
         }
         self.history.append(record)
         self.epoch += 1
@@ -148,16 +173,17 @@ class Trainer:
             self.stop_reason = (f"validation error stopped improving after {self.schedule.reductions} "
                                 "learning-rate reductions")
         self._write_outputs(record)
-        if self.show:
-            tqdm.write(format_record(record, epochs))
-            if reduced:
-                tqdm.write(f"validation error stopped improving: learning rate now {self.optimizer.lr:g}")
-            if self.stop_reason:
-                tqdm.write(f"stopping: {self.stop_reason}")
+        self.log(format_record(record, epochs))
+        if reduced:
+            self.log(f"validation error stopped improving: learning rate now {self.optimizer.lr:g}")
+        if self.stop_reason:
+            self.log(f"stopping: {self.stop_reason}")
         for callback in self.callbacks:
             callback(record)
-        if interrupt.requested:  # Ctrl-C during validation: the epoch's checkpoint is already saved
-            raise KeyboardInterrupt(f"interrupted after epoch {self.epoch}; checkpoint {self.last_path}")
+        if interrupt.requested:  # a signal during validation: the epoch's checkpoint is already saved
+            message = f"interrupted after epoch {self.epoch}; checkpoint {self.last_path}"
+            self.log(message, echo=False)
+            raise Interrupted(message, interrupt.signum)
 
     def _step(self, x: Any, y: Any, batch: int, interrupt: DeferredInterrupt) -> tuple[float, int, int, bool]:
         """One SGD update on a batch; returns (loss, correct predictions, images, stop requested)."""
@@ -204,29 +230,48 @@ class Trainer:
     def _diverged(self, value: float, batch: int) -> NonFiniteLossError:
         kept = (f"the last good checkpoint is {self.last_path} (end of epoch {self.epoch})"
                 if self.last_path is not None and self.last_path.is_file() else "no checkpoint had been written yet")
-        return NonFiniteLossError(
-            f"the loss became {value} at epoch {self.epoch + 1}, batch {batch + 1} (learning rate "
-            f"{self.optimizer.lr:g}); training stopped without applying that update and {kept}. "
-            "Lower the learning rate (--lr) and train again."
-        )
+        message = (f"the loss became {value} at epoch {self.epoch + 1}, batch {batch + 1} (learning rate "
+                   f"{self.optimizer.lr:g}); training stopped without applying that update and {kept}. "
+                   "Lower the learning rate (--lr) and train again.")
+        self.log(f"error: {message}", echo=False)
+        return NonFiniteLossError(message)
 
     # --- files ----------------------------------------------------------------------------
+    def log(self, message: str, echo: bool = True) -> None:
+        """Append ``message`` to ``train.log`` (worker 0, with an output folder) with the time, and print
+        it unless quiet (or ``echo`` is False: the caller reports it another way)."""
+        if echo and self.show:
+            tqdm.write(message)
+        if self.out_dir is None or not self.writer:
+            return
+        path = self.out_dir / "train.log"
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(f"{datetime.now().isoformat(sep=' ', timespec='seconds')}  {message}\n")
+        except OSError as exc:
+            raise write_error(path, exc) from None
+
     def _write_outputs(self, record: dict[str, Any]) -> None:
         if self.out_dir is None or not self.writer:
             return
         self.save(self.last_path)
         if record["top1_error"] <= min(r["top1_error"] for r in self.history):
             self.save(self.out_dir / "best.npz")
-        write_metrics_csv(self.history, self.out_dir / "metrics.csv")
-        plot_history(self.history, self.out_dir / "curves.png")
+        for name, write in (("metrics.csv", write_metrics_csv), ("curves.png", plot_history)):
+            try:
+                write(self.history, self.out_dir / name)
+            except OSError as exc:
+                raise write_error(self.out_dir / name, exc) from None
 
-    def _save_interrupted(self) -> None:
+    def _save_interrupted(self, signum: int) -> None:
         where = "nothing was saved (no output folder)"
         if self.out_dir is not None:
             where = f"checkpoint {self.last_path}"
             if self.writer:
                 self.save(self.last_path)
-        raise KeyboardInterrupt(f"interrupted at epoch {self.epoch + 1}, batch {self.partial['batch']}; {where}")
+        message = f"interrupted at epoch {self.epoch + 1}, batch {self.partial['batch']}; {where}"
+        self.log(message, echo=False)
+        raise Interrupted(message, signum)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write everything needed to resume (or evaluate) to ``path``, atomically."""
@@ -248,6 +293,7 @@ class Trainer:
         if None not in (saved_seed, self.loader_seed) and saved_seed != self.loader_seed:
             raise CheckpointError(f"{path} was trained with data seed {saved_seed}, this loader has seed "
                                   f"{self.loader_seed}: resume with the same seed")
+        check_same_model(path, meta.get("model"), getattr(self.model, "config", None))
         try:
             self.model.load_state_dict(checkpoint["model"])
         except ValueError as exc:
@@ -262,12 +308,16 @@ class Trainer:
 
 
 def format_record(record: dict[str, Any], epochs: int) -> str:
-    """One line per epoch: train loss and accuracy, validation loss and errors, lr, time, speed."""
+    """One line per epoch: train loss and accuracy, validation loss and errors, lr, where the time went, speed."""
+    split = ""
+    if "data_seconds" in record:
+        split = (f" (waiting for data {record['data_seconds']:.1f} s, computing {record['compute_seconds']:.1f} s, "
+                 f"validating {record['val_seconds']:.1f} s)")
     return (
         f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f} "
         f"acc {record['train_accuracy']:.1%} | val loss {record['val_loss']:.4f} "
         f"top-1 err {record['top1_error']:.1%} top-5 err {record['top5_error']:.1%} | "
-        f"lr {record['lr']:g} | {record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s"
+        f"lr {record['lr']:g} | {record['seconds']:.1f} s{split}, {record['images_per_s']:.0f} img/s"
     )
 
 
@@ -275,7 +325,8 @@ def fit(model: Module, train_loader: Any, val_loader: Any, optimizer: MomentumSG
         out_dir: str | os.PathLike | None = None, schedule: ReduceLROnPlateau | None = None,
         device: str | None = "cpu", resume: bool = False, communicator: Any = None, quiet: bool = False,
         callbacks: Sequence[Callable[[dict], Any]] = (), data_info: dict | None = None,
-        mean: np.ndarray | None = None, run_info: dict | None = None) -> list[dict[str, Any]]:
+        mean: np.ndarray | None = None, run_info: dict | None = None,
+        progress: bool | None = None) -> list[dict[str, Any]]:
     """Train ``model`` for ``epochs`` epochs and return the per-epoch history (see ``Trainer``).
 
     ``mean`` defaults to the training set's mean image (``train_loader.dataset.mean``) when there is one.
@@ -283,5 +334,5 @@ def fit(model: Module, train_loader: Any, val_loader: Any, optimizer: MomentumSG
     if mean is None:
         mean = getattr(getattr(train_loader, "dataset", None), "mean", None)
     trainer = Trainer(model, optimizer, out_dir, schedule, device, communicator, quiet, callbacks,
-                      data_info, mean, run_info)
+                      data_info, mean, run_info, progress)
     return trainer.fit(train_loader, val_loader, epochs, resume)

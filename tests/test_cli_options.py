@@ -1,0 +1,60 @@
+"""Every numeric option of train, evaluate, predict and prepare is checked before anything runs:
+exit code 2 (argparse's) and a message naming the option and the allowed range."""
+import pytest
+
+from tinyalex.cli import train
+from tinyalex.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def no_training(monkeypatch):
+    """Reaching the data means a bad value got through: fail fast instead of training."""
+    def reached(*args, **kwargs):
+        raise AssertionError("the command started working with an invalid option")
+
+    monkeypatch.setattr(train, "open_data", reached)
+
+# (command line, option named in the message, the range it states)
+BAD = [
+    (["train", "--epochs", "0"], "--epochs", ">= 1"),
+    (["train", "--epochs", "-3"], "--epochs", ">= 1"),
+    (["train", "--batch-size", "0"], "--batch-size", ">= 1"),
+    (["train", "--lr", "-0.01"], "--lr", "0 < value"),
+    (["train", "--lr", "0"], "--lr", "0 < value"),
+    (["train", "--lr", "nan"], "--lr", "0 < value"),
+    (["train", "--lr", "inf"], "--lr", "0 < value"),
+    (["train", "--momentum", "1.5"], "--momentum", "0 <= value < 1"),
+    (["train", "--momentum", "1"], "--momentum", "0 <= value < 1"),
+    (["train", "--momentum", "-1"], "--momentum", "0 <= value < 1"),
+    (["train", "--weight-decay", "-0.0005"], "--weight-decay", "0 <= value"),
+    (["train", "--patience", "0"], "--patience", ">= 1"),
+    (["train", "--seed", "-1"], "--seed", ">= 0"),
+    (["train", "--workers", "-2"], "--workers", ">= 0"),
+    (["train", "--epochs", "2.5"], "--epochs", ">= 1"),
+    (["predict", "x.npz", "y.jpg", "--top", "0"], "--top", ">= 1"),
+    (["predict", "x.npz", "y.jpg", "--top", "-1"], "--top", ">= 1"),
+    (["evaluate", "x.npz", "--batch-size", "0"], "--batch-size", ">= 1"),
+    (["prepare", "src", "--out", "o", "--size", "0"], "--size", ">= 1"),
+    (["prepare", "src", "--out", "o", "--seed", "-5"], "--seed", ">= 0"),
+    (["prepare", "src", "--out", "o", "--train-per-class", "0"], "--train-per-class", ">= 1"),
+    (["prepare", "src", "--out", "o", "--val-per-class", "-1"], "--val-per-class", ">= 1"),
+    (["prepare", "src", "--out", "o", "--workers", "0"], "--workers", ">= 1"),
+    (["prepare", "src", "--out", "o", "--classes", "0"], "--classes", ">= 1"),
+]
+
+
+@pytest.mark.parametrize("argv,option,allowed", BAD, ids=[" ".join(a[:1] + a[-2:]) for a, _, _ in BAD])
+def test_out_of_range_numbers_stop_the_command_with_exit_code_2(argv, option, allowed, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert f"argument {option}: must be" in err and allowed in err, err
+    assert list(tmp_path.iterdir()) == []  # nothing was created: no runs/ folder, no output folder
+
+
+def test_the_message_shows_the_rejected_value(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--momentum", "1.5"])
+    assert "argument --momentum: must be a number with 0 <= value < 1, got 1.5" in capsys.readouterr().err
