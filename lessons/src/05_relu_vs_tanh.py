@@ -137,7 +137,6 @@ plt.show()
 # %%
 source = Path(DATA) if DATA else ensure_default_dataset(train_per_class=100, val_per_class=20, progress=False)
 prepared = Path(default_root()) / f"lesson05-{source.name}-16"
-prepared.parent.mkdir(parents=True, exist_ok=True)  # prepare() needs the parent to exist (a tinyalex bug, being fixed)
 prepare(source, prepared, size=16, progress=False)
 train_set = PreparedDataset(prepared, "train")
 x_raw = np.asarray(train_set.images, dtype=np.float32).transpose(0, 3, 1, 2)     # (1000, 3, 16, 16), 0..255

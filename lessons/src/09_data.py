@@ -98,7 +98,6 @@ show_grid(photos + [load_rgb_square(p, 256) for p in PHOTOS],
 
 # %%
 prepared = Path(default_root()) / f"lesson09-{source.name}-{SIZE}"
-prepared.parent.mkdir(parents=True, exist_ok=True)  # prepare() needs the parent to exist (a tinyalex bug, being fixed)
 prepare(source, prepared, size=SIZE, progress=False)
 train = PreparedDataset(prepared, "train")
 print("images:", train.images.shape, train.images.dtype, "| labels:", train.labels.shape, "| classes:", len(train.class_names))

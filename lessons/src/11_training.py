@@ -135,7 +135,6 @@ def small_net(**changes):
 
 source = Path(DATA) if DATA else ensure_default_dataset(train_per_class=100, val_per_class=20, progress=False)
 prepared = Path(default_root()) / f"{source.name}-prepared-73"
-prepared.parent.mkdir(parents=True, exist_ok=True)  # prepare() needs the parent to exist (a tinyalex bug, being fixed)
 prepare(source, prepared, size=73, progress=False)
 train_set, val_set = PreparedDataset(prepared, "train"), PreparedDataset(prepared, "val")
 x, _ = next(iter(DataLoader(train_set, 64, train=False, crop=64, workers=0)))   # 64 images, minus the mean

@@ -60,7 +60,6 @@ plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5)})
 # %%
 source = Path(DATA) if DATA else ensure_default_dataset(train_per_class=100, val_per_class=20, progress=False)
 prepared = Path(default_root()) / f"{source.name}-prepared-73"
-prepared.parent.mkdir(parents=True, exist_ok=True)  # prepare() needs the parent to exist (a tinyalex bug, being fixed)
 prepare(source, prepared, size=73, progress=False)
 train_set, val_set = PreparedDataset(prepared, "train"), PreparedDataset(prepared, "val")
 classes = [name.split(",")[0] for name in train_set.class_names]
@@ -88,8 +87,9 @@ facts.record(measured=True, error=history[-1]["top1_error"], chance=chance, favo
 
 # %% [markdown]
 # The class names are whatever the prepared set holds: the embedded shapes' names here; for your own ImageNet subset,
-# the names from its `synset_words.txt` or `LOC_synset_mapping.txt` when the folder has one, and the WordNet ids
-# (such as `n02085620`) when it has none.
+# the names from its `synset_words.txt` or `LOC_synset_mapping.txt` when the folder has one, else from the table of
+# the 1,000 ILSVRC-2012 classes that tinyalex ships (`n02085620` becomes "Chihuahua"); `prepare` writes them to
+# the set's `classes.json`, where you can edit them.
 #
 # The validation error, {{error:.1%}} against {{chance:.0%}} for guessing, hides how lopsided this classifier still
 # is: it answers "{{favourite}}" for {{favourite_share:.0%}} of the validation images, and predicts only
