@@ -79,7 +79,8 @@ def test_mpirun_tinyalex_train_distributed_end_to_end(tmp_path):
     result = run_mpi(2, "-m", "tinyalex", "train", "--distributed", "--data", str(data), "--out", str(out),
                      "--model", "small", "--epochs", "1", "--batch-size", "10", "--workers", "1")
     assert check(result).count("training small") == 1  # worker 0 alone reports and writes
-    assert {p.name for p in out.iterdir()} == {"last.npz", "best.npz", "metrics.csv", "curves.png"}
+    assert {p.name for p in out.iterdir()} == {"last.npz", "best.npz", "metrics.csv", "curves.png", "config.json",
+                                               "train.log"}
     meta = load_checkpoint(out / "last.npz")["meta"]
     assert meta["epoch"] == 1 and meta["run"]["batch_size"] == 10
     assert len((out / "metrics.csv").read_text().splitlines()) == 2  # the header and one epoch
