@@ -25,9 +25,17 @@ def test_arrays_not_from_the_pool_are_ignored():
     assert workspace.pooled_bytes() == 0
 
 
-def test_chunks_cover_the_batch_in_order():
+def test_chunks_cover_the_batch_in_order_in_equal_pieces_a_multiple_of_the_threads(monkeypatch):
     like = np.zeros(1)
-    parts = workspace.chunks(10, 300, like, target=1000)  # 3 items per chunk
-    assert [(p.start, p.stop) for p in parts] == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    monkeypatch.setenv("TINYALEX_THREADS", "1")
+    parts = workspace.chunks(10, 300, like, target=1000)  # at most 3 items of 300 bytes per chunk: 4 chunks
+    assert [(p.start, p.stop) for p in parts] == [(0, 2), (2, 5), (5, 7), (7, 10)]
     assert workspace.chunks(5, 10**9, like, target=1000) == [slice(i, i + 1) for i in range(5)]  # at least one item
+    monkeypatch.setenv("TINYALEX_THREADS", "2")
+    assert [(p.start, p.stop) for p in workspace.chunks(10, 300, like, target=1000)] == [(0, 2), (2, 5), (5, 7), (7, 10)]
+    assert [(p.start, p.stop) for p in workspace.chunks(10, 10, like, target=1000)] == [(0, 5), (5, 10)]  # one per thread
+    monkeypatch.setenv("TINYALEX_THREADS", "3")
+    assert [(p.start, p.stop) for p in workspace.chunks(10, 300, like, target=1000)] == [
+        (0, 1), (1, 3), (3, 5), (5, 6), (6, 8), (8, 10)]
+    assert workspace.chunks(0, 300, like, target=1000) == [slice(0, 0)]  # an empty batch is one empty chunk
 

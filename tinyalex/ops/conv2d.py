@@ -5,7 +5,7 @@ from typing import Any
 
 from tinyalex.backend import get_array_module
 from tinyalex.engine.tensor import Function, Tensor
-from tinyalex.ops import workspace
+from tinyalex.ops import threads, workspace
 from tinyalex.ops.im2col import col2im, im2col, output_size, pair
 from tinyalex.ops.validate import ShapeError, check_nchw, check_window
 
@@ -26,6 +26,8 @@ class Conv2d(Function):
       from the workspace pool while still in the cache, and never kept. Backward builds
       them again, chunk by chunk, for the weight gradient; that costs one im2col and
       saves keeping half a GiB of columns per step.
+    - The chunks run in the op thread pool (threads.py), one per core at a time; the weight
+      gradient's shares are summed in the chunks' order, so results do not depend on timing.
     - The image gradient is skipped when the input needs none (conv1).
     """
 
@@ -57,7 +59,8 @@ class Conv2d(Function):
             x, w = x.astype(xp.result_type(x, w)), w.astype(xp.result_type(x, w))
         parts, oh, ow, w_rows = self._shapes(x, w)
         y = xp.empty((len(x), o, oh, ow), dtype=x.dtype)
-        for part in parts:
+
+        def forward_part(part: slice) -> None:
             col = self._columns(x[part], (kh, kw))
             # Y[g] = W[g] @ col[g], computed transposed as col[g]^T @ W[g]^T: BLAS runs this
             # orientation (the long side, images*OH*OW, first) 25-45% faster here
@@ -71,6 +74,8 @@ class Conv2d(Function):
             else:
                 xp.add(y_cols, b.reshape(1, self.groups, o // self.groups, 1), out=y_part)
             workspace.give_back(col, y_cols)
+
+        threads.run_parts(forward_part, parts, x)
         self.x, self.w = x, w
         return y
 
@@ -80,21 +85,28 @@ class Conv2d(Function):
         o, cg, kh, kw = w.shape
         parts, oh, ow, w_rows = self._shapes(x, w)
         gx = xp.empty(x.shape, dtype=x.dtype) if self.needs_input_grad[0] else None
-        gw_rows = xp.zeros((g, cg * kh * kw, o // g), dtype=x.dtype)  # dL/dW[g]^T, summed over the chunks
-        for part in parts:
+
+        def backward_part(part: slice) -> Any:
+            """This part's share of dL/dW[g]^T (None if not needed); writes its rows of dL/dx."""
             gy_rows = workspace.take((g, o // g, (part.stop - part.start) * oh * ow), gy.dtype, gy)
             gy_rows.reshape(o, -1, oh, ow)[...] = gy[part].transpose(1, 0, 2, 3)
             col = self._columns(x[part], (kh, kw))
+            gw_part = None
             if self.needs_input_grad[1]:
                 # dL/dW[g] = dL/dY[g] @ col[g]^T, computed transposed as col[g] @ dL/dY[g]^T:
                 # BLAS runs that orientation (long side first) about 3x faster here
-                gw_rows += xp.matmul(col, gy_rows.transpose(0, 2, 1))
+                gw_part = xp.matmul(col, gy_rows.transpose(0, 2, 1))
             if gx is not None:
                 # dL/dcol[g] = W[g]^T @ dL/dY[g], written over the columns, then col2im adds the windows up
                 xp.matmul(w_rows.transpose(0, 2, 1), gy_rows, out=col)
                 gcol = col.reshape(cg * g, kh, kw, -1, oh, ow).transpose(3, 0, 1, 2, 4, 5)
                 col2im(gcol, (len(gcol), *x.shape[1:]), self.stride, self.pad, out=gx[part])
             workspace.give_back(col, gy_rows)
+            return gw_part
+
+        shares = threads.run_parts(backward_part, parts, x)
+        # the parts' shares summed in the parts' order, whichever thread finished first
+        gw_rows = sum(shares[1:], shares[0]) if self.needs_input_grad[1] else None
         gw = gw_rows.transpose(0, 2, 1).reshape(w.shape) if self.needs_input_grad[1] else None
         if len(self.needs_input_grad) == 2:
             return gx, gw

@@ -5,7 +5,7 @@ from typing import Any
 
 from tinyalex.backend import get_array_module
 from tinyalex.engine.tensor import Function, Tensor
-from tinyalex.ops import workspace
+from tinyalex.ops import threads, workspace
 from tinyalex.ops.validate import check_nchw
 
 CHUNK_BYTES = 2**20  # images normalised at a time: half of one core's 2 MiB cache
@@ -35,12 +35,13 @@ def power(s: Any, exponent: float, out: Any) -> Any:
 
 
 class LocalResponseNorm(Function):
-    """Keeps r = s^-beta and q = 2 alpha beta y / s (s the denominator base) for backward.
+    """Keeps x, r = s^-beta and q = 2 alpha beta y / s (s the denominator base) for backward; nothing under no_grad.
 
     How it is fast: the window sum is one copy and size - 1 shifted in-place adds; the
     power -0.75 is two square roots; and everything runs on about 1 MiB of images at a time, so
     that the dozen passes over them hit the CPU cache instead of main memory (about 3x
-    faster than whole-batch passes here). Backward reuses forward's r and q.
+    faster than whole-batch passes here), the pieces spread over the op threads (threads.py).
+    Backward reuses forward's r and q.
     """
 
     def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0):
@@ -54,21 +55,28 @@ class LocalResponseNorm(Function):
         xp = get_array_module(x)
         dtype = x.dtype.type
         y = xp.empty_like(x)
-        parts = workspace.chunks(len(x), x[0].nbytes, x, CHUNK_BYTES)
-        squares = xp.empty_like(x[parts[0]])
-        self.x = x
-        self.r, self.q = xp.empty_like(x), xp.empty_like(x)
-        for part in parts:
-            a, r, q = x[part], self.r[part], self.q[part]
+        parts = workspace.chunks(len(x), x[:1].nbytes, x, CHUNK_BYTES)
+        keep = self.needs_input_grad[0]  # under no_grad (or for a constant input) r and q are scratch
+        if keep:
+            self.x, self.r, self.q = x, xp.empty_like(x), xp.empty_like(x)
+
+        def forward_part(part: slice) -> None:
+            a = x[part]
+            squares = workspace.take(a.shape, a.dtype, a)
+            r, q = (self.r[part], self.q[part]) if keep else (workspace.take(a.shape, a.dtype, a),
+                                                              workspace.take(a.shape, a.dtype, a))
             # b_i = a_i / (k + alpha * sum_{j=i-n/2}^{i+n/2} a_j^2)^beta
-            s = window_sum(xp.multiply(a, a, out=squares[: len(a)]), self.before, self.after, out=q)
+            s = window_sum(xp.multiply(a, a, out=squares), self.before, self.after, out=q)
             s *= dtype(self.alpha)
             s += dtype(self.k)
             power(s, -self.beta, out=r)
             xp.multiply(a, r, out=y[part])
-            # q = 2 alpha beta b / s, the factor backward needs, written over s
-            xp.divide(y[part], s, out=q)
-            q *= dtype(2 * self.alpha * self.beta)
+            if keep:  # q = 2 alpha beta b / s, the factor backward needs, written over s
+                xp.divide(y[part], s, out=q)
+                q *= dtype(2 * self.alpha * self.beta)
+            workspace.give_back(squares, *(() if keep else (r, q)))
+
+        threads.run_parts(forward_part, parts, x)
         return y
 
     def backward(self, gy):
@@ -76,13 +84,17 @@ class LocalResponseNorm(Function):
         # i lies in window(j) exactly when j lies in the mirrored window of i
         xp = get_array_module(gy)
         gx = xp.empty_like(gy)
-        parts = workspace.chunks(len(gy), gy[0].nbytes, gy, CHUNK_BYTES)
-        products, sums = xp.empty_like(gy[parts[0]]), xp.empty_like(gy[parts[0]])
-        for part in parts:
-            g, n = gy[part], len(gy[part])
-            mirrored = window_sum(xp.multiply(g, self.q[part], out=products[:n]), self.after, self.before, out=sums[:n])
+        parts = workspace.chunks(len(gy), gy[:1].nbytes, gy, CHUNK_BYTES)
+
+        def backward_part(part: slice) -> None:
+            g = gy[part]
+            products, sums = workspace.take(g.shape, g.dtype, g), workspace.take(g.shape, g.dtype, g)
+            mirrored = window_sum(xp.multiply(g, self.q[part], out=products), self.after, self.before, out=sums)
             mirrored *= self.x[part]
-            xp.subtract(xp.multiply(g, self.r[part], out=products[:n]), mirrored, out=gx[part])
+            xp.subtract(xp.multiply(g, self.r[part], out=products), mirrored, out=gx[part])
+            workspace.give_back(products, sums)
+
+        threads.run_parts(backward_part, parts, gy)
         return gx
 
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from tinyalex.backend import get_array_module
 from tinyalex.engine.tensor import Function, Tensor
-from tinyalex.ops import workspace
+from tinyalex.ops import threads, workspace
 from tinyalex.ops.im2col import output_size, pad_input, pair
 from tinyalex.ops.validate import check_nchw, check_window
 
@@ -13,12 +13,12 @@ CHUNK_BYTES = 2**20  # images pooled at a time: half of one core's 2 MiB cache
 
 
 class MaxPool2d(Function):
-    """Keeps, for each output, which kernel offset held the maximum (the first one on ties).
+    """Keeps, for each output, which kernel offset held the maximum (the first one on ties); nothing under no_grad.
 
     How it is fast: each of the KH*KW kernel offsets is one strided view of the input
     (no copy, no loop over pixels), and the work runs one chunk of about 1 MiB of images
-    at a time, so the KH*KW passes over a chunk stay in the CPU cache. The argmax is one
-    byte per output, which is all backward needs.
+    at a time, so the KH*KW passes over a chunk stay in the CPU cache; the chunks spread over
+    the op threads (threads.py). The argmax is one byte per output, which is all backward needs.
     """
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
@@ -40,15 +40,21 @@ class MaxPool2d(Function):
         oh, ow = output_size(h, kh, sh, self.pad[0]), output_size(w, kw, sw, self.pad[1])
         padded = pad_input(x, self.pad, fill=-xp.inf)  # -inf: padding never wins a window
         y = xp.empty((n, c, oh, ow), dtype=x.dtype)
-        argmax = xp.empty(y.shape, dtype=xp.uint8 if kh * kw <= 256 else xp.int32)
-        parts = workspace.chunks(n, padded[0].nbytes, x, CHUNK_BYTES)
-        better = xp.empty((parts[0].stop, c, oh, ow), dtype=bool)
-        marks = xp.empty(better.shape, dtype=argmax.dtype)
-        for part in parts:
-            m = len(y[part])
-            xs, ys, best, wins, mark = padded[part], y[part], argmax[part], better[:m], marks[:m]
+        keep = self.needs_input_grad[0]  # the argmax is only for backward: scratch under no_grad
+        argmax = xp.empty(y.shape, dtype=xp.uint8 if kh * kw <= 256 else xp.int32) if keep else None
+        parts = workspace.chunks(n, padded[:1].nbytes, x, CHUNK_BYTES)
+
+        def forward_part(part: slice) -> None:
+            xs, ys = padded[part], y[part]
             # y = max over the window, argmax = the first kernel offset that holds it
             ys[...] = xs[:, :, 0 : sh * oh : sh, 0 : sw * ow : sw]
+            if not keep:
+                for offset in range(1, kh * kw):
+                    i, j = divmod(offset, kw)
+                    xp.maximum(ys, xs[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw], out=ys)
+                return
+            best = argmax[part]
+            wins, mark = workspace.take(ys.shape, bool, ys), workspace.take(ys.shape, best.dtype, ys)
             best.fill(0)
             for offset in range(1, kh * kw):
                 i, j = divmod(offset, kw)
@@ -57,6 +63,9 @@ class MaxPool2d(Function):
                 xp.maximum(ys, window, out=ys)
                 # offsets only grow, so max(best, offset where the window wins) records the newest winner
                 xp.maximum(best, xp.multiply(wins, best.dtype.type(offset), out=mark), out=best)
+            workspace.give_back(wins, mark)
+
+        threads.run_parts(forward_part, parts, x)
         workspace.give_back(padded)
         self.x_shape, self.argmax = (n, c, h, w), argmax
         return y
@@ -68,13 +77,12 @@ class MaxPool2d(Function):
         oh, ow = gy.shape[2:]
         gx = xp.empty(self.x_shape, dtype=gy.dtype)
         parts = workspace.chunks(n, c * (h + 2 * ph) * (w + 2 * pw) * gy.itemsize, gy, CHUNK_BYTES)
-        padded = workspace.take((parts[0].stop, c, h + 2 * ph, w + 2 * pw), gy.dtype, gy) if ph or pw else gx
-        hits = xp.empty((parts[0].stop, c, oh, ow), dtype=bool)
-        routed = xp.empty(hits.shape, dtype=gy.dtype)
-        for part in parts:
-            m = len(gx[part])
-            gs, best, wins, share = gy[part], self.argmax[part], hits[:m], routed[:m]
-            gp = padded[:m] if ph or pw else gx[part]
+
+        def backward_part(part: slice) -> None:
+            gs, best = gy[part], self.argmax[part]
+            m = len(gs)
+            gp = workspace.take((m, c, h + 2 * ph, w + 2 * pw), gy.dtype, gy) if ph or pw else gx[part]
+            wins, share = workspace.take(gs.shape, bool, gs), workspace.take(gs.shape, gs.dtype, gs)
             gp.fill(0)
             # each window sends its gradient to its maximum only
             for offset in range(kh * kw):
@@ -83,8 +91,10 @@ class MaxPool2d(Function):
                 target += xp.multiply(gs, xp.equal(best, offset, out=wins), out=share)
             if ph or pw:
                 gx[part] = gp[:, :, ph : ph + h, pw : pw + w]
-        if ph or pw:
-            workspace.give_back(padded)
+                workspace.give_back(gp)
+            workspace.give_back(wins, share)
+
+        threads.run_parts(backward_part, parts, gy)
         return gx
 
 

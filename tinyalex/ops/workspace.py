@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tinyalex.backend import get_array_module
+from tinyalex.ops import threads
 
 _local = threading.local()  # one pool per thread: ops running in two threads must not share a buffer
 
@@ -35,9 +36,16 @@ def _pool() -> tuple[dict[int, list], "weakref.WeakValueDictionary[int, np.ndarr
 
 
 def chunks(n: int, item_bytes: int, like: Any, target: int) -> list[slice]:
-    """Slices of a batch of n items into pieces of about `target` bytes (the whole batch on the GPU)."""
-    step = max(1, target // max(1, item_bytes)) if get_array_module(like) is np else max(1, n)
-    return [slice(start, min(n, start + step)) for start in range(0, max(n, 1), step)]
+    """A batch of n items in nearly equal pieces of at most about `target` bytes (the whole batch on the GPU).
+
+    On the CPU the number of pieces is a multiple of the op threads (`threads.count()`), so
+    that every thread gets as much work.
+    """
+    if get_array_module(like) is not np:
+        return [slice(0, n)]
+    per_thread = threads.count()
+    pieces = -(-n // max(1, target // max(1, item_bytes)))  # at most target // item_bytes items each
+    return threads.split(n, -(-pieces // per_thread) * per_thread)
 
 
 def take(shape: tuple, dtype: Any, like: Any) -> Any:

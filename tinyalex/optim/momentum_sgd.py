@@ -8,8 +8,10 @@ import numpy as np
 
 from tinyalex.backend import device_of, get_array_module, to_cpu, to_device
 from tinyalex.layers import Parameter
+from tinyalex.ops import threads, workspace
 
 DEFAULTS = {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005}
+PIECE_BYTES = 256 * 1024  # of a parameter updated at a time
 
 
 class MomentumSGD:
@@ -21,8 +23,8 @@ class MomentumSGD:
     The learning rate sits inside the velocity (some frameworks apply it after). `params` is
     a list of Parameters or of parameter groups, dicts {"params": [...], "lr": ..., ...} whose
     keys override the defaults (e.g. weight_decay 0 for biases). Updates run in place on the
-    parameters' own device (NumPy or CuPy): the velocity buffers and one scratch buffer per
-    parameter are allocated once, not each step.
+    parameters' own device (NumPy or CuPy): the velocity buffers are allocated once, not each
+    step, and the scratch space is one cache-sized piece per thread.
     """
 
     def __init__(self, params: Iterable[Any], lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0005):
@@ -42,7 +44,6 @@ class MomentumSGD:
                     raise TypeError(f"MomentumSGD: expected Parameters, got {type(p).__name__}")
             self.param_groups.append(group)
         self.velocities: dict[int, Any] = {}
-        self._scratch: dict[int, Any] = {}
 
     @property
     def lr(self) -> float:
@@ -57,35 +58,52 @@ class MomentumSGD:
             p.grad = None
 
     def step(self) -> None:
-        """Update every parameter that has a gradient."""
-        for group in self.param_groups:
-            lr, momentum, decay = group["lr"], group["momentum"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                w, g = p.data, p.grad
-                v, tmp = self._buffers(p)
-                xp = get_array_module(w)
-                # v <- momentum * v - weight_decay * lr * w - lr * dL/dw ;  w <- w + v
-                v *= w.dtype.type(momentum)
-                xp.multiply(w, w.dtype.type(decay * lr), out=tmp)
-                v -= tmp
-                xp.multiply(g, w.dtype.type(lr), out=tmp)
-                v -= tmp
-                w += v
+        """Update every parameter that has a gradient.
 
-    def _buffers(self, p: Parameter) -> tuple[Any, Any]:
-        """p's velocity (zeros at first) and scratch buffer, on p's device; allocated once."""
+        Each parameter is updated in pieces of about 256 KiB, so that the four passes over a
+        piece stay in the CPU cache instead of going to memory four times; the pieces of all the
+        parameters spread over the op threads (tinyalex/ops/threads.py). On the GPU each
+        parameter is one piece.
+        """
+        pieces = []
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    w, v, g = p.data, self._velocity(p), p.grad
+                    if w.flags.c_contiguous and v.flags.c_contiguous:
+                        w, v, g = w.reshape(-1), v.reshape(-1), g.reshape(-1)
+                        parts = workspace.chunks(w.size, w.itemsize, w, PIECE_BYTES)
+                    else:
+                        parts = [Ellipsis]
+                    pieces += [(group, w, v, g, part) for part in parts]
+        threads.run_parts(self._update, pieces, pieces[0][1] if pieces else None)
+
+    @staticmethod
+    def _update(piece: tuple) -> None:
+        """The paper's rule on one piece of one parameter, in place."""
+        group, w, v, g, part = piece
+        w, v, g = w[part], v[part], g[part]
+        lr, momentum, decay = group["lr"], group["momentum"], group["weight_decay"]
+        xp = get_array_module(w)
+        tmp = workspace.take(w.shape, w.dtype, w)
+        # v <- momentum * v - weight_decay * lr * w - lr * dL/dw ;  w <- w + v
+        v *= w.dtype.type(momentum)
+        xp.multiply(w, w.dtype.type(decay * lr), out=tmp)
+        v -= tmp
+        xp.multiply(g, w.dtype.type(lr), out=tmp)
+        v -= tmp
+        w += v
+        workspace.give_back(tmp)
+
+    def _velocity(self, p: Parameter) -> Any:
+        """p's velocity (zeros at first), on p's device; allocated once."""
         device = device_of(p.data)
         v = self.velocities.get(id(p))
         if v is None:
             v = self.velocities[id(p)] = get_array_module(p.data).zeros_like(p.data)
         elif device_of(v) != device:  # the model was moved since the last step
             v = self.velocities[id(p)] = to_device(v, device)
-        tmp = self._scratch.get(id(p))
-        if tmp is None or device_of(tmp) != device:
-            tmp = self._scratch[id(p)] = get_array_module(p.data).empty_like(p.data)
-        return v, tmp
+        return v
 
     def state_dict(self) -> dict[str, Any]:
         """Hyperparameters per group and the velocities as NumPy arrays, indexed by position."""
@@ -102,7 +120,7 @@ class MomentumSGD:
         for group, saved in zip(self.param_groups, state["groups"]):
             group.update(saved)
         params = self.parameters()
-        self.velocities, self._scratch = {}, {}
+        self.velocities = {}
         for i, v in state["velocities"].items():
             p = params[int(i)]
             if tuple(v.shape) != p.shape:

@@ -1,0 +1,129 @@
+"""threads: the op pool runs parts in order, holds OpenBLAS to one thread inside, and changes no result."""
+import threading
+
+import numpy as np
+import pytest
+
+from tinyalex.engine.tensor import Tensor
+from tinyalex.models import alexnet_small
+from tinyalex.ops import conv2d as conv_module
+from tinyalex.ops import local_response_norm as lrn_module
+from tinyalex.ops import max_pool2d as pool_module
+from tinyalex.ops import relu as relu_module
+from tinyalex.ops import threads
+from tinyalex.ops.conv2d import conv2d
+from tinyalex.ops.linear import linear
+from tinyalex.ops.local_response_norm import local_response_norm
+from tinyalex.ops.max_pool2d import max_pool2d
+from tinyalex.ops.relu import relu
+from tinyalex.ops.softmax_cross_entropy import softmax_cross_entropy
+from tinyalex.optim import MomentumSGD
+
+
+def test_results_come_back_in_the_parts_order_from_more_than_one_thread(monkeypatch):
+    monkeypatch.setenv("TINYALEX_THREADS", "2")
+    names = set()
+    barrier = threading.Barrier(2, timeout=10)
+
+    def work(i):
+        barrier.wait()  # both parts must be running at once, or this times out
+        names.add(threading.current_thread().name)
+        return i * i
+
+    assert threads.run_parts(work, [3, 1]) == [9, 1]
+    assert len(names) == 2 and all(name.startswith("tinyalex") for name in names)
+
+
+def test_one_thread_one_part_or_a_pool_thread_runs_in_the_caller(monkeypatch):
+    caller = threading.current_thread().name
+    seen = []
+
+    def work(i):
+        seen.append(threading.current_thread().name)
+        return i
+
+    monkeypatch.setenv("TINYALEX_THREADS", "1")
+    assert threads.run_parts(work, [1, 2, 3]) == [1, 2, 3]
+    monkeypatch.setenv("TINYALEX_THREADS", "2")
+    assert threads.run_parts(work, [4]) == [4]
+    assert seen == [caller] * 4
+    # an op called from inside the pool runs its parts there instead of waiting for the busy pool
+    nested = threads.run_parts(lambda i: threads.run_parts(lambda j: (i, j, threading.current_thread().name), [0, 1]),
+                               [0, 1])
+    for i, inner in enumerate(nested):
+        assert [(a, b) for a, b, _ in inner] == [(i, 0), (i, 1)] and inner[0][2] == inner[1][2]
+
+
+def test_a_bad_thread_count_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv("TINYALEX_THREADS", "two")
+    with pytest.raises(ValueError, match="TINYALEX_THREADS must be a positive integer, got 'two'"):
+        threads.count()
+
+
+def test_openblas_runs_one_thread_inside_the_pool_and_gets_its_count_back(monkeypatch):
+    blas = threads._openblas()
+    if blas is None:
+        pytest.skip("NumPy is not linked to OpenBLAS here")
+    get, set_ = blas
+    monkeypatch.setenv("TINYALEX_THREADS", "2")
+    before = get()
+    set_(2)
+    try:
+        inside = threads.run_parts(lambda _: get(), [0, 1])
+        assert inside == [1, 1] and get() == 2
+    finally:
+        set_(before)
+
+
+def test_split_gives_nearly_equal_slices():
+    assert threads.split(10, 3) == [slice(0, 3), slice(3, 6), slice(6, 10)]
+    assert threads.split(2, 5) == [slice(0, 1), slice(1, 2)]  # never an empty slice when n > 0
+    assert threads.split(0, 4) == [slice(0, 0)]
+
+
+def one_training_step(seed=0):
+    model = alexnet_small(num_classes=7, seed=seed)
+    rng = np.random.default_rng(seed)
+    x, labels = rng.standard_normal((10, 3, 64, 64)).astype(np.float32), rng.integers(0, 7, 10)
+    optimizer = MomentumSGD(model.parameters())
+    for _ in range(2):
+        optimizer.zero_grad()
+        softmax_cross_entropy(model(Tensor(x)), labels).backward()
+        optimizer.step()
+    return {name: p.data.copy() for name, p in model.named_parameters()}
+
+
+def test_a_training_step_is_the_same_in_one_thread_and_in_two(monkeypatch):
+    monkeypatch.setenv("TINYALEX_THREADS", "1")
+    one = one_training_step()
+    monkeypatch.setenv("TINYALEX_THREADS", "2")
+    two, again = one_training_step(), one_training_step()
+    for name, expected in one.items():
+        np.testing.assert_allclose(two[name], expected, rtol=1e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_array_equal(again[name], two[name], err_msg=name)  # whichever thread finishes first
+
+
+@pytest.mark.parametrize("op", ["conv2d", "lrn", "pool", "relu", "linear"])
+def test_each_pooled_op_gives_the_serial_results(op, monkeypatch):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((9, 6, 11, 11))
+    w = rng.standard_normal((8, 3, 3, 3))
+    fc = rng.standard_normal((5, 6 * 11 * 11))
+    functions = {
+        "conv2d": lambda t: conv2d(t, Tensor(w, requires_grad=True), stride=1, padding=1, groups=2),
+        "lrn": lambda t: local_response_norm(t, alpha=0.5),
+        "pool": lambda t: max_pool2d(t, 3, 2),
+        "relu": relu,
+        "linear": lambda t: linear(t.reshape(9, -1), Tensor(fc, requires_grad=True)),
+    }
+    results = {}
+    for count in ("1", "2"):
+        monkeypatch.setenv("TINYALEX_THREADS", count)
+        for module in (conv_module, lrn_module, pool_module, relu_module):
+            monkeypatch.setattr(module, "CHUNK_BYTES", 2000)  # a few images per part: many parts
+        t = Tensor(x, requires_grad=True)
+        y = functions[op](t)
+        y.backward(np.random.default_rng(2).standard_normal(y.shape))
+        results[count] = (y.data, t.grad)
+    np.testing.assert_allclose(results["2"][0], results["1"][0], rtol=1e-12)
+    np.testing.assert_allclose(results["2"][1], results["1"][1], rtol=1e-12)

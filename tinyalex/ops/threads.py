@@ -1,0 +1,109 @@
+"""Every CPU core for every op: the fast ops run their chunks of the batch in a small thread pool.
+
+NumPy releases the GIL inside copies, ufuncs and matrix products on large arrays, so two
+Python threads working on two chunks of a batch keep two cores busy. Without them, each
+element-wise pass (ReLU, pooling, LRN, im2col's copy, col2im, the SGD update) runs on one
+core, and only the matrix products use OpenBLAS's own threads.
+
+Inside the pool OpenBLAS is held to one thread: the pool already has a thread per core, and
+OpenBLAS's workers busy-wait for a while after each product, taking the cores from whatever
+runs next (measured on this project's 2-core machine: see shared PERF-NOTES). Outside
+`run_parts` the BLAS thread count is left as the user had it.
+
+`TINYALEX_THREADS` sets the pool's size (default: the cores this process may use); 1 runs
+everything in the calling thread. CuPy arrays never come here: on the GPU a chunk is the
+whole batch.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+_local = threading.local()  # marks the pool's own threads, which must not wait on the pool
+_lock = threading.Lock()
+_state: dict[str, Any] = {"pool": None, "threads": 0, "blas": None, "inside": 0, "saved": None}
+
+
+def count() -> int:
+    """Threads an op may use: $TINYALEX_THREADS, else the cores available to this process."""
+    value = os.environ.get("TINYALEX_THREADS")
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"TINYALEX_THREADS must be a positive integer, got {value!r}")
+        return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _openblas() -> tuple[Callable, Callable] | None:
+    """OpenBLAS's get/set_num_threads from NumPy's bundled library, or None (another BLAS, or not found)."""
+    here = os.path.dirname(np.__file__)
+    for path in glob.glob(os.path.join(here, os.pardir, "numpy.libs", "*openblas*")) + glob.glob(
+            os.path.join(here, ".dylibs", "*openblas*")):
+        library = ctypes.CDLL(path)  # already loaded by NumPy: this returns the same handle
+        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"), ("openblas", "")):
+            get = getattr(library, f"{prefix}_get_num_threads{suffix}", None)
+            set_ = getattr(library, f"{prefix}_set_num_threads{suffix}", None)
+            if get is not None and set_ is not None:
+                set_.argtypes = [ctypes.c_int]
+                return get, set_
+    return None
+
+
+def _enter() -> None:
+    """First thread into the pool: hold OpenBLAS to one thread, remembering its count."""
+    with _lock:
+        if _state["blas"] is None:
+            _state["blas"] = _openblas() or ()
+        if _state["inside"] == 0 and _state["blas"]:
+            get, set_ = _state["blas"]
+            _state["saved"] = get()
+            set_(1)
+        _state["inside"] += 1
+
+
+def _leave() -> None:
+    """Last thread out: give OpenBLAS its thread count back."""
+    with _lock:
+        _state["inside"] -= 1
+        if _state["inside"] == 0 and _state["blas"]:
+            _state["blas"][1](_state["saved"])
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """The shared pool, made anew when the thread count changed."""
+    with _lock:
+        if _state["threads"] != threads:
+            _state["pool"] = ThreadPoolExecutor(threads, thread_name_prefix="tinyalex",
+                                                initializer=setattr, initargs=(_local, "worker", True))
+            _state["threads"] = threads
+        return _state["pool"]
+
+
+def run_parts(work: Callable[[Any], Any], parts: Sequence[Any], like: Any = None) -> list:
+    """[work(part) for part in parts], the parts (slices of a batch, usually) spread over the pool, in order.
+
+    Serial on the GPU (`like` a CuPy array), for a single part, with one thread, and inside
+    the pool itself (an op called from a pool thread must not wait for the pool).
+    """
+    threads = count()
+    if len(parts) < 2 or threads < 2 or getattr(_local, "worker", False) or (
+            like is not None and type(like).__module__.split(".")[0] == "cupy"):
+        return [work(part) for part in parts]
+    _enter()
+    try:
+        return list(_pool(threads).map(work, parts))
+    finally:
+        _leave()
+
+
+def split(n: int, pieces: int | None = None) -> list[slice]:
+    """n items as `pieces` (default: one per thread) contiguous slices of nearly equal length."""
+    pieces = max(1, min(n, pieces or count()))
+    bounds = [n * i // pieces for i in range(pieces + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
