@@ -105,3 +105,24 @@ def test_padding_over_half_the_kernel_is_refused():
     with pytest.raises(ValueError, match=r"max_pool2d: .*padding"):
         F.max_pool2d(np.zeros((1, 1, 4, 4), np.float32), 2, 1, padding=2)
     F.max_pool2d(np.zeros((1, 1, 4, 4), np.float32), 3, 2, padding=1)  # half the kernel: fine
+
+
+def test_an_empty_batch_goes_forward_and_backward():
+    x = Tensor(np.zeros((0, 8, 5, 5), np.float32), requires_grad=True)
+    y = F.max_pool2d(x, 3, 2, padding=1)
+    y.backward(np.zeros(y.shape, np.float32))
+    assert y.shape == (0, 8, 3, 3) and x.grad.shape == (0, 8, 5, 5)
+
+
+def test_under_no_grad_no_argmax_is_kept_and_the_output_is_the_same():
+    from tinyalex.engine.tensor import no_grad
+    from tinyalex.ops.max_pool2d import MaxPool2d
+
+    x = np.random.default_rng(0).standard_normal((3, 4, 9, 9)).astype(np.float32)
+    with_grad = F.max_pool2d(Tensor(x, requires_grad=True), 3, 2)
+    assert with_grad.creator.argmax.shape == with_grad.shape
+    op = MaxPool2d(3, 2)
+    with no_grad():
+        y = op(Tensor(x, requires_grad=True))
+    assert op.argmax is None
+    np.testing.assert_array_equal(y.data, with_grad.data)
