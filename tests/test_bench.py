@@ -1,69 +1,79 @@
-"""`tinyalex bench` on a tiny network: the tables, the JSON, PyTorch's twin and the memory child (nothing is timed against a target)."""
+"""`tinyalex bench` end to end on a tiny network, real child processes: the tables, the JSON, the check (nothing is
+timed against a target)."""
 import json
 
 import numpy as np
 import pytest
 
-from tinyalex.bench.networks import build_alexnet, torch_twin
-from tinyalex.bench.timing import Job, alternate
+from tinyalex.bench.networks import build_model, torch_twin
 from tinyalex.cli.main import main
 
-TINY = ["--batch-size", "2", "--image-size", "64", "--width", "0.0625", "--repeats", "1", "--warmup", "0", "--device", "cpu"]
+TINY = ["--model", "alexnet", "--batch-size", "2", "--image-size", "64", "--width", "0.0625", "--rounds", "1",
+        "--steps", "1", "--warmup", "0", "--device", "cpu"]
 
 
-def test_bench_prints_steps_and_layers_and_writes_json(capsys, tmp_path):
+def test_bench_prints_steps_memory_and_layers_and_writes_json(capsys, tmp_path):
     assert main(["bench", *TINY, "--layers", "--json", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
-    assert "train step, batch 2" in out and "inference, batch 2" in out
-    layer_rows = [line.split()[0] for line in out.splitlines() if line.split() and line.split()[0].startswith(("conv", "norm", "pool", "fc"))]
-    assert layer_rows == ["conv1", "norm1", "pool1", "conv2", "norm2", "pool2", "conv3", "conv4", "conv5", "pool5", "fc6", "fc7", "fc8"]
-    results = json.loads((tmp_path / "r.json").read_text())
-    train = results["configs"][0]["tinyalex"]["train"]
-    assert train > 0 and "torch" not in results["configs"][0]
-    assert set(results["layers"]["conv2"]) == {"tinyalex"}
-    assert results["environment"]["numpy"].startswith(np.__version__)
-
-
-def test_compare_torch_prints_ratios_and_peak_memory(capsys, tmp_path):
-    pytest.importorskip("torch")
-    assert main(["bench", *TINY, "--compare", "torch", "--peak", "--json", str(tmp_path / "r.json")]) == 0
-    out = capsys.readouterr().out
-    header = next(line for line in out.splitlines() if line.startswith("configuration"))
-    assert header.split()[-1] == "ratio" and "PyTorch img/s" in header
+    assert "alexnet 64px, train, batch 2" in out and "alexnet 64px, inference, batch 2" in out
+    layer_rows = [line.split()[0] for line in out.splitlines()
+                  if line.split() and line.split()[0].startswith(("conv", "norm", "pool", "fc"))]
+    assert layer_rows == ["conv1", "norm1", "pool1", "conv2", "norm2", "pool2", "conv3", "conv4", "conv5", "pool5",
+                          "fc6", "fc7", "fc8"]
     results = json.loads((tmp_path / "r.json").read_text())
     config = results["configs"][0]
-    assert config["torch"]["train"] > 0
-    assert config["logits_max_relative_difference"] < 1e-4  # the same network with the same weights
-    peaks = {p["framework"]: p for p in results["peaks"]}
-    assert set(peaks) == {"tinyalex", "torch"}
-    assert peaks["torch"]["imports_mib"] > peaks["tinyalex"]["imports_mib"]  # torch's libraries are counted
-    assert all(p["peak_mib"] >= p["imports_mib"] > 0 for p in peaks.values())
+    assert (config["model"], config["batch"], config["image_size"], config["width"]) == ("alexnet", 2, 64, 0.0625)
+    train = config["train"]["tinyalex"]
+    assert train["seconds"] > 0 and len(train["rounds"]) == 1 and train["peak_mib"] > train["net_mib"] > 0
+    assert "torch" not in config["train"] and results["same_network"] == {}
+    assert results["environment"]["numpy"].startswith(np.__version__)
+    assert set(results["layers"]) == {"model", "batch", "tinyalex"}
 
 
-def test_torch_twin_converts_lrn_alpha_and_copies_weights():
+def test_compare_torch_checks_the_network_and_prints_ratios(capsys, tmp_path):
+    pytest.importorskip("torch")
+    assert main(["bench", *TINY, "--rounds", "2", "--compare", "torch", "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("configuration"))
+    assert header.split()[-2:] == ["ratio", "min-max"] and "PyTorch img/s" in header
+    assert "alexnet 64px: same;" in out
+    results = json.loads((tmp_path / "r.json").read_text())
+    check = results["same_network"]["alexnet"]
+    assert check["passed"] and check["input_dependence"] > 0.9 and "norm1" in check["forward"]
+    train = results["configs"][0]["train"]
+    assert len(train["torch"]["rounds"]) == 2 and len(train["ratio"]["rounds"]) == 2
+    assert train["ratio"]["min"] <= train["ratio"]["median"] <= train["ratio"]["max"]
+    imports = {fw: train[fw]["peak_mib"] - train[fw]["net_mib"] for fw in ("tinyalex", "torch")}
+    assert imports["torch"] > imports["tinyalex"] > 0  # torch's libraries are counted in its total, not its net
+    assert results["frameworks"]["torch"]["torch_threads"] >= 1
+
+
+def test_the_twin_has_the_models_input_scale_towers_and_weights():
     torch = pytest.importorskip("torch")
-    model = build_alexnet(64, 0.0625)
-    twin = torch_twin(model, torch, "cpu")
-    assert twin.norm1.alpha == pytest.approx(model.norm1.alpha * model.norm1.size)
+    model = build_model("small", width=0.0625)
+    twin = torch_twin(model)
+    assert twin.input_scale.scale == model.input_scale
+    assert twin.norm1.towers == 2 and twin.norm1.lrn.alpha == pytest.approx(model.norm1.alpha * model.norm1.size)
+    assert twin.norm1.lrn.k == model.norm1.k == 2.0
     assert twin.conv2.groups == 2
     np.testing.assert_array_equal(twin.fc8.weight.detach().numpy(), model.fc8.weight.data)
-
-
-def test_alternate_takes_the_median_of_the_timed_rounds_only():
-    calls = {"a": 0, "b": 0}
-    order = []
-
-    def job(name):
-        def run():
-            calls[name] += 1
-            order.append(name)
-        return Job(run)
-
-    times = alternate({"a": job("a"), "b": job("b")}, repeats=3, warmup=2)
-    assert calls == {"a": 5, "b": 5} and order[:4] == ["a", "b", "a", "b"]  # alternated, warm-ups included
-    assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
+    assert isinstance(twin.act1, torch.nn.ReLU)
+    assert "input_scale" not in [name for name, _ in torch_twin(build_model("alexnet", 64, 0.0625)).named_children()]
 
 
 def test_bad_arguments_are_refused(capsys):
     assert main(["bench", "--batch-size", "0", "--device", "cpu"]) == 2
     assert "at least 1" in capsys.readouterr().err
+    assert main(["bench", "--batch-size", "16", "--device", "cpu"]) == 2
+    assert "--model" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_bench_on_the_gpu_against_pytorch_with_cudnn(capsys):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("PyTorch has no CUDA device")
+    gpu = [arg if arg != "cpu" else "gpu" for arg in TINY]
+    assert main(["bench", *gpu, "--compare", "torch", "--layers"]) == 0
+    out = capsys.readouterr().out
+    assert "alexnet 64px: same;" in out and "PyTorch GPU" in out

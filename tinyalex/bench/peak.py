@@ -1,22 +1,21 @@
-"""Peak memory of a training process, measured in a child process per framework.
+"""Peak host memory of this process: the kernel's high-water mark of its resident size (VmHWM), and its reset.
 
-On the CPU this is the kernel's high-water mark of the child's resident memory (VmHWM)
-while it runs a few training steps: everything the process holds, interpreter,
-libraries (importing torch alone is a few hundred MiB) and model included. The mark is
-reset after the network is built (Linux's /proc/self/clear_refs), so that the PyTorch
-run does not pay for the tinyalex model its weights were copied from; `imports_mib`
-says how much of the peak the imported libraries hold. On the GPU, `gpu_peak_mib` is
-the device memory the framework's allocator held at its peak (PyTorch:
-max_memory_reserved; CuPy: its pool's total, which keeps every block it ever needed).
+A benchmark child reads `rss_mib()` right after its imports (the interpreter and libraries:
+importing torch alone is a few hundred MiB), builds its network, calls `reset_peak()` and runs
+its steps; `peak_mib()` is then everything the process held at its peak, and the peak minus the
+imports is what the network and its steps cost. The reset (Linux's /proc/self/clear_refs) first
+hands freed memory back to the system, so that the PyTorch child does not pay for the tinyalex
+model its weights were copied from.
 
-Run as `python -m tinyalex.bench.peak FRAMEWORK BATCH IMAGE_SIZE DEVICE WIDTH`; prints one JSON line.
+`python -m tinyalex.bench.peak FRAMEWORK BATCH IMAGE_SIZE DEVICE WIDTH` runs 3 training steps of
+the paper's net in a child (tinyalex.bench.child) and prints one JSON line of its memory in MiB.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
-import importlib
 import json
-import subprocess
 import sys
 
 
@@ -29,40 +28,31 @@ def _status_mib(field: str) -> float:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def measure(framework: str, batch: int, image_size: int, device: str, width: float = 1.0) -> dict:
-    """Run a few training steps of `framework` ('tinyalex' or 'torch') in a child process; its memory in MiB."""
-    command = [sys.executable, "-m", "tinyalex.bench.peak", framework, str(batch), str(image_size), device, str(width)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"peak memory run of {framework} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def rss_mib() -> float:
+    """Resident memory now, in MiB."""
+    return _status_mib("VmRSS")
 
 
-def _child(framework: str, batch: int, image_size: int, device: str, width: float, steps: int = 3) -> dict:
-    from tinyalex.bench.networks import build_alexnet, torch_twin
-    from tinyalex.bench.runs import TinyalexRuns, TorchRuns
+def peak_mib() -> float:
+    """The most resident memory since the process started or since the last reset_peak(), in MiB."""
+    return _status_mib("VmHWM")
 
-    torch = importlib.import_module("torch") if framework == "torch" else None
-    imports = _status_mib("VmRSS")
-    model = build_alexnet(image_size, width)
-    if torch is not None:
-        runs = TorchRuns(torch_twin(model, torch, "cuda" if device == "gpu" else "cpu"), torch, batch, image_size, device)
-        del model
-    else:
-        runs = TinyalexRuns(model, batch, image_size, device)
+
+def reset_peak() -> None:
+    """Free what is garbage, return the C library's free memory to the system, and restart the high-water mark."""
     gc.collect()
+    libc = ctypes.util.find_library("c")
+    if libc is not None and hasattr(ctypes.CDLL(libc), "malloc_trim"):  # glibc
+        ctypes.CDLL(libc).malloc_trim(0)
     with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")  # reset the high-water mark to the current resident size
-    for _ in range(steps):
-        runs.train_step()
-    result = {"framework": framework, "batch": batch, "imports_mib": imports, "peak_mib": _status_mib("VmHWM")}
-    if device == "gpu" and torch is not None:
-        result["gpu_peak_mib"] = torch.cuda.max_memory_reserved() / 2**20
-    elif device == "gpu":
-        result["gpu_peak_mib"] = runs.xp.get_default_memory_pool().total_bytes() / 2**20
-    return result
+        clear_refs.write("5")  # the high-water mark becomes the current resident size
 
 
 if __name__ == "__main__":
+    from tinyalex.bench.child import run_child
+
     name, batch_size, size, dev, scale = sys.argv[1:6]
-    print(json.dumps(_child(name, int(batch_size), int(size), dev, float(scale))))
+    result = run_child(name, "alexnet", int(batch_size), dev, ["train"], steps=3, warmup=0,
+                       image_size=int(size), width=float(scale))
+    memory = {key: value for key, value in result["jobs"]["train"].items() if key.endswith("_mib")}
+    print(json.dumps({"framework": name, "batch": int(batch_size), "imports_mib": result["imports_mib"], **memory}))

@@ -1,9 +1,10 @@
 """What is timed, for tinyalex and for PyTorch: the training step, inference, and each layer alone.
 
 A training step is forward, softmax cross-entropy, backward and the momentum SGD update
-(paper's lr 0.01, momentum 0.9, weight decay 5e-4) on random 224x224 float32 images. Each
-layer is timed on its real input (the previous layer's output), forward and backward
-apart; as in a training step, conv1's input needs no gradient.
+(paper's lr 0.01, momentum 0.9, weight decay 5e-4) on random float32 images of the net's input
+size, dropout on; inference is the forward in eval mode, logits copied to the host. Each layer
+is timed on its real input (the previous layer's output), forward and backward apart; as in a
+training step, conv1's input needs no gradient. Each framework runs in its own process (child.py).
 """
 from __future__ import annotations
 
@@ -20,19 +21,19 @@ from tinyalex.optim.momentum_sgd import MomentumSGD
 LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 5e-4
 
 
-def random_batch(batch: int, image_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Images from N(0, 1) as float32 NCHW and labels in [0, 1000)."""
+def random_batch(batch: int, image_size: int, classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Images from N(0, 1) as float32 NCHW and labels in [0, classes)."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, 3, image_size, image_size), dtype=np.float32)
-    return x, rng.integers(0, 1000, batch)
+    return x, rng.integers(0, classes, batch)
 
 
 class TinyalexRuns:
     """Jobs for a tinyalex model on 'cpu' or 'gpu'."""
 
-    def __init__(self, model: Any, batch: int, image_size: int, device: str):
+    def __init__(self, model: Any, batch: int, device: str):
         self.model = model.to(device).train()
-        x, labels = random_batch(batch, image_size)
+        x, labels = random_batch(batch, model.config["input_size"], model.config["num_classes"])
         self.x, self.labels = backend.to_device(x, device), backend.to_device(labels, device)
         self.xp = backend.get_array_module(self.x)
         self.optimizer = MomentumSGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
@@ -40,6 +41,10 @@ class TinyalexRuns:
     def sync(self) -> None:
         if self.xp is not np:
             self.xp.cuda.get_current_stream().synchronize()
+
+    def gpu_peak_mib(self) -> float:
+        """What CuPy's pool holds: it keeps every block it ever needed, so this is its peak."""
+        return self.xp.get_default_memory_pool().total_bytes() / 2**20
 
     def train_step(self) -> float:
         self.optimizer.zero_grad()
@@ -63,8 +68,8 @@ class TinyalexRuns:
         }
 
     def layer_jobs(self) -> dict[str, tuple[Job, Job]]:
-        """layer name -> (forward Job, backward Job) on that layer's real input."""
-        jobs, h = {}, self.x
+        """layer name -> (forward Job, backward Job) on that layer's real input (scaled first, untimed)."""
+        jobs, h = {}, self.x * self.xp.float32(self.model.input_scale)
         for index, (name, layer) in enumerate(self.model.named_children()):
             inp = Tensor(h, requires_grad=index > 0)
             out = layer(inp)
@@ -92,26 +97,31 @@ class TinyalexRuns:
             layer.zero_grad()
             forward()
 
-        return Job(forward, prepare=backward_last, sync=self.sync), Job(backward, prepare=forward_untimed, sync=self.sync)
+        return (Job(forward, prepare=backward_last, sync=self.sync),
+                Job(backward, prepare=forward_untimed, sync=self.sync))
 
 
 class TorchRuns:
     """The same jobs for the PyTorch twin (torch.optim.SGD with the same hyperparameters)."""
 
-    def __init__(self, twin: Any, torch: Any, batch: int, image_size: int, device: str):
+    def __init__(self, twin: Any, batch: int, image_size: int, classes: int, device: str):
+        import torch
+
         self.torch, self.model = torch, twin.train()
         self.device = "cuda" if device == "gpu" else "cpu"
-        if self.device == "cuda":  # cuDNN's fastest float32 algorithms; TF32 off, as CuPy's matmul uses none
+        if self.device == "cuda":  # cuDNN's fastest algorithms (torch_twin has turned TF32 off)
             torch.backends.cudnn.benchmark = True
-            torch.backends.cudnn.allow_tf32 = False
-            torch.backends.cuda.matmul.allow_tf32 = False
-        x, labels = random_batch(batch, image_size)
+        x, labels = random_batch(batch, image_size, classes)
         self.x, self.labels = torch.from_numpy(x).to(self.device), torch.from_numpy(labels).to(self.device)
         self.optimizer = torch.optim.SGD(twin.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
 
     def sync(self) -> None:
         if self.device == "cuda":
             self.torch.cuda.synchronize()
+
+    def gpu_peak_mib(self) -> float:
+        """The most device memory PyTorch's caching allocator held."""
+        return self.torch.cuda.max_memory_reserved() / 2**20
 
     def train_step(self) -> float:
         self.optimizer.zero_grad(set_to_none=True)
@@ -134,9 +144,13 @@ class TorchRuns:
         }
 
     def layer_jobs(self) -> dict[str, tuple[Job, Job]]:
+        """The twin's layers as TinyalexRuns.layer_jobs times them: the input scale is applied first, untimed."""
         torch = self.torch
+        children = list(self.model.named_children())
         jobs, h = {}, self.x
-        for index, (name, layer) in enumerate(self.model.named_children()):
+        if children[0][0] == "input_scale":
+            h = children.pop(0)[1](h)
+        for index, (name, layer) in enumerate(children):
             base = h.detach().requires_grad_(index > 0)
             with torch.no_grad():
                 out = layer(base.clone())
@@ -168,4 +182,5 @@ class TorchRuns:
             layer.zero_grad(set_to_none=True)
             forward()
 
-        return Job(forward, prepare=backward_last, sync=self.sync), Job(backward, prepare=forward_untimed, sync=self.sync)
+        return (Job(forward, prepare=backward_last, sync=self.sync),
+                Job(backward, prepare=forward_untimed, sync=self.sync))

@@ -1,4 +1,4 @@
-"""`tinyalex bench`: time AlexNet's training step, inference and layers, optionally against PyTorch."""
+"""`tinyalex bench`: time AlexNet's training step and inference, each framework in its own process, against PyTorch."""
 from __future__ import annotations
 
 import argparse
@@ -7,27 +7,45 @@ import sys
 from pathlib import Path
 
 from tinyalex.backend import DeviceError, resolve_device
+from tinyalex.bench.configs import DEFAULT_PAIRS
+from tinyalex.bench.networks import MODELS
+
+DEFAULTS = ", ".join(f"{model} at {batch}" for model, batch in DEFAULT_PAIRS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=int, nargs="+", default=[32, 128], metavar="N",
-                        help="batch sizes to time (default: 32 128)")
+    parser.add_argument("--model", nargs="+", choices=sorted(MODELS), default=None,
+                        help="nets to time: " + "; ".join(f"{k} = {v}" for k, v in MODELS.items())
+                        + f" (default: {DEFAULTS})")
+    parser.add_argument("--batch-size", type=int, nargs="+", default=None, metavar="N",
+                        help="batch sizes: alone, it keeps the default configurations with these sizes; "
+                        "with --model, every named net at every size")
     parser.add_argument("--compare", choices=["torch"], default=None,
-                        help="also time the same network in PyTorch, in the same process, and print ratios")
-    parser.add_argument("--layers", action="store_true", help="time each layer's forward and backward (first batch size)")
-    parser.add_argument("--peak", action="store_true", help="peak memory of a training process per framework")
+                        help="also time the same network in PyTorch (each framework in its own process) after "
+                        "checking that it is the same network, and print the ratios")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of one child process per framework, alternated (default 3)")
+    parser.add_argument("--steps", "--repeats", type=int, default=None, dest="steps",
+                        help="timed steps per job in each child; the median is taken (default: 10 for small, "
+                        "3 for alexnet, 2 at batch 128 and above)")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="untimed steps first in each child (default 2; 1 for alexnet at batch 128 and above)")
+    parser.add_argument("--layers", action="store_true",
+                        help="also time each layer's forward and backward (first configuration, "
+                        "one child per framework)")
     parser.add_argument("--device", choices=["cpu", "gpu", "auto"], default=None,
                         help="default: TINYALEX_DEVICE, else auto")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement; the median is shown (default 5)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
-    parser.add_argument("--image-size", type=int, default=224, help="input side in pixels (default 224)")
-    parser.add_argument("--width", type=float, default=1.0, help="scale of every layer's channels (default 1: the paper's)")
+    parser.add_argument("--image-size", type=int, default=None, help="input side in pixels (default: the net's own)")
+    parser.add_argument("--width", type=float, default=None,
+                        help="scale of every layer's channels (default: the net's own)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the tables; 2 on a bad device or argument."""
-    from tinyalex.bench.suite import format_results, run_benchmark
+    """Print the tables; 2 on a bad device or argument, 1 when the PyTorch twin is not the same network."""
+    from tinyalex.bench.configs import select
+    from tinyalex.bench.report import format_results
+    from tinyalex.bench.suite import run_benchmark
     from tinyalex.data.atomic import write_json
 
     try:
@@ -35,17 +53,21 @@ def run(args: argparse.Namespace) -> int:
     except DeviceError as error:
         print(f"tinyalex bench: {error}", file=sys.stderr)
         return 2
-    if min(args.batch_size) < 1 or args.repeats < 1 or args.warmup < 0:
-        print("tinyalex bench: batch sizes and --repeats must be at least 1, --warmup at least 0", file=sys.stderr)
+    if min(args.batch_size or [1]) < 1 or args.rounds < 1 or (args.steps or 1) < 1 or (args.warmup or 0) < 0:
+        print("tinyalex bench: batch sizes, --rounds and --steps must be at least 1, --warmup at least 0",
+              file=sys.stderr)
         return 2
     try:
-        results = run_benchmark(args.batch_size, device, args.compare == "torch", args.layers, args.peak,
-                                args.repeats, args.warmup, args.image_size, args.width,
-                                log=lambda message: print(message, file=sys.stderr, flush=True))
-    except ValueError as error:  # e.g. an image size AlexNet cannot take
+        configs = select(args.model, args.batch_size, args.steps, args.warmup)
+        results = run_benchmark(configs, device, args.compare == "torch", args.rounds, args.layers, args.image_size,
+                                args.width, log=lambda message: print(message, file=sys.stderr, flush=True))
+    except (ValueError, RuntimeError) as error:  # nothing to time, an image size AlexNet cannot take, a child failed
         print(f"tinyalex bench: {error}", file=sys.stderr)
         return 2
     print(format_results(results))
     if args.json is not None:
         write_json(args.json, json.loads(json.dumps(results)))
+    if not all(report["passed"] for report in results["same_network"].values()):
+        print("tinyalex bench: the PyTorch twin is not the same network; nothing was timed", file=sys.stderr)
+        return 1
     return 0
