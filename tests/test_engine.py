@@ -175,6 +175,33 @@ def test_leaf_gradients_accumulate_across_backward_calls_until_zeroed():
     assert a.grad is None
 
 
+def test_a_fresh_leaf_gradient_is_kept_without_a_copy_and_shared_or_given_ones_are_copied():
+    returned = []
+
+    class Fresh(Function):  # returns a new array, which nothing else holds
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            returned.append(gy * 2)
+            return returned[-1]
+
+    a = leaf(np, [1.0, 2.0])
+    Fresh()(a).backward(np.ones(2))
+    assert a.grad is returned[0]  # no copy of fc6's 144 MiB dL/dW
+    b, c = leaf(np, [1.0, 2.0]), leaf(np, [3.0, 4.0])
+    given = np.ones(2)
+    (b + c).backward(given)  # Add hands the same array to both leaves: that is the caller's array
+    assert b.grad is not given and c.grad is not given and b.grad is not c.grad
+    b.grad *= 10  # clipping one gradient in place must not change the other's
+    assert c.grad.tolist() == [1.0, 1.0] and given.tolist() == [1.0, 1.0]
+    d, e = leaf(np, [1.0, 2.0]), leaf(np, [3.0, 4.0])
+    ((d + e) * 2).backward(np.ones(2))  # Mul's fresh gradient, passed by Add to both leaves
+    assert d.grad is not e.grad
+    d.grad *= 10
+    assert e.grad.tolist() == [2.0, 2.0]
+
+
 def test_graph_is_freed_after_backward():
     x = leaf(np, np.ones(1000))
     h = x * 2  # an intermediate that exp's backward would need

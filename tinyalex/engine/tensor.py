@@ -128,6 +128,7 @@ class Tensor:
             self._accumulate(grad)
             return
         grads = {id(self): (self, grad)}  # the tensor rides along so it stays alive
+        given = {id(grad)}  # arrays a leaf may not keep as its own: the caller's, and those already kept
         queue: list = []
         seen = set()
 
@@ -164,7 +165,8 @@ class Tensor:
                 if gx.dtype != x.dtype:  # an op fed mixed precisions: each gradient takes its input's dtype
                     gx = gx.astype(x.dtype)
                 if x.creator is None:
-                    x._accumulate(gx)
+                    x._accumulate(gx, owned=id(gx) not in given and _owns_memory(gx))
+                    given.add(id(gx))
                 else:
                     previous = grads.get(id(x))
                     grads[id(x)] = (x, gx if previous is None else previous[1] + gx)
@@ -172,13 +174,17 @@ class Tensor:
             if not retain_graph:
                 function.release()
 
-    def _accumulate(self, grad: Any) -> None:
+    def _accumulate(self, grad: Any, owned: bool = False) -> None:
+        """Add grad into .grad; a first gradient that nothing else holds (`owned`) is kept without a copy."""
         if self.graph_freed:  # not a leaf: the gradient would stop here instead of reaching the leaves
             raise RuntimeError(
                 "backward() reached a tensor whose graph an earlier backward() freed; "
                 "pass retain_graph=True to the earlier backward() to go through the graph twice"
             )
-        self.grad = grad.copy() if self.grad is None else self.grad + grad
+        if self.grad is None:
+            self.grad = grad if owned else grad.copy()
+        else:
+            self.grad = self.grad + grad
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -231,6 +237,11 @@ class Function:
             if y is not None:
                 y.creator, y.graph_freed = None, True
         self.__dict__.clear()
+
+
+def _owns_memory(array: Any) -> bool:
+    """True for an array that is no view of another (a fresh result of backward, such as fc6's 144 MiB dL/dW)."""
+    return array.base is None
 
 
 def as_tensor(x: Any) -> Tensor:
