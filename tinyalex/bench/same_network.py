@@ -42,14 +42,17 @@ def check_batch(model: nn.Module, batch: int = 4, seed: int = 0) -> tuple[np.nda
 
 @contextlib.contextmanager
 def recording(model: nn.Module) -> Iterator[dict[str, np.ndarray]]:
-    """While open, every call of the model's own forward stores each child's output (on the host) by name."""
+    """While open, every call of the model's own forward stores a host copy of each child's output by name.
+
+    A copy, so that a later layer working in place cannot change what was recorded.
+    """
     outputs: dict[str, np.ndarray] = {}
     children = list(model.named_children())
 
     def recorder(name: str, forward: Any) -> Any:
         def recorded(*args: Any) -> Any:
             out = forward(*args)
-            outputs[name] = backend.to_cpu(out.data)
+            outputs[name] = np.array(backend.to_cpu(out.data))
             return out
         return recorded
 
