@@ -43,6 +43,8 @@ WRONG_TWINS = {
         setattr(twin, n, TowerLRN(5, 1e-4 / 5, 0.75, 2.0, model.norm1.groups)) for n in ("norm1", "norm2")],
     "conv1 negated": lambda twin, model: twin.conv1.weight.data.neg_(),
     "dropout rate changed": lambda twin, model: setattr(twin.drop6, "p", 0.0),
+    "fc8 without a bias": lambda twin, model: setattr(twin, "fc8", torch.nn.Linear(twin.fc8.in_features,
+                                                                                 twin.fc8.out_features, bias=False)),
 }
 
 

@@ -21,7 +21,7 @@ from tinyalex.engine.tensor import Tensor, no_grad
 from tinyalex.ops.softmax_cross_entropy import softmax_cross_entropy
 
 RTOL = 1e-3  # float32 through eight layers agrees to about 1e-5; every wrong twin tried differs by 1e-2 or more
-MIN_INPUT_DEPENDENCE = 0.3  # spread of the logits over the batch, over their size; about 0.9 after check_init
+MIN_INPUT_DEPENDENCE = 0.3  # spread of the logits over the batch, over their size; about 0.99 after check_init
 BIAS_SHARE = 0.1  # biases drawn at this fraction of their layer's output size, so that their copies are checked too
 
 
@@ -160,11 +160,14 @@ def _torch_side(twin: Any, x: np.ndarray, labels: np.ndarray) -> tuple[dict, dic
 
 
 def _structure(model: nn.Module, twin: Any) -> list[str]:
-    """Differences visible without running: the layer names in order, and dropout rates (eval mode hides them)."""
+    """Differences visible without running: layer and parameter names, and dropout rates (eval mode hides them)."""
     ours = [name for name, _ in model.named_children()]
     theirs = [name for name, _ in twin.named_children() if name != "input_scale"]
     if ours != theirs:
         return [f"layers differ: tinyalex {ours}, PyTorch {theirs}"]
+    ours, theirs = [name for name, _ in model.named_parameters()], [name for name, _ in twin.named_parameters()]
+    if ours != theirs:
+        return [f"parameters differ: tinyalex {ours}, PyTorch {theirs}"]
     return [f"{name}: dropout {layer.p} against {getattr(twin, name).p}" for name, layer in model.named_children()
             if isinstance(layer, nn.Dropout) and layer.p != getattr(twin, name).p]
 
