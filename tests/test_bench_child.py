@@ -78,8 +78,17 @@ def test_blas_threads_come_from_threadpoolctl_when_it_is_there(monkeypatch):
     assert environment.blas_threads() == [{"library": "openblas", "version": "0.3.31", "threads": 2}]
 
 
-def test_blas_threads_are_unknown_without_threadpoolctl(monkeypatch):
+def test_without_threadpoolctl_blas_threads_come_from_openblas_or_are_unknown(monkeypatch):
+    from tinyalex.ops import threads
+
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import raises ImportError
+    found = environment.blas_threads()
+    if threads.blas_threads() is None:
+        assert found.startswith("unknown")
+    else:
+        assert found == [{"library": "NumPy's OpenBLAS (threadpoolctl is not installed)",
+                          "threads": threads.blas_threads()}]
+    monkeypatch.setattr(threads, "_openblas", lambda: None)  # NumPy on another BLAS
     assert environment.blas_threads().startswith("unknown")
 
 

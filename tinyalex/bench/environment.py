@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from tinyalex.ops import threads
+
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TINYALEX_THREADS")
 
 
@@ -33,11 +35,15 @@ def numpy_version() -> str:
 
 
 def blas_threads() -> Any:
-    """Each loaded BLAS or OpenMP library with its thread count, through threadpoolctl; 'unknown' without it."""
+    """Each loaded BLAS or OpenMP library with its thread count, through threadpoolctl; without it NumPy's
+    OpenBLAS as tinyalex's thread pool sees it, else 'unknown'."""
     try:
         threadpoolctl = importlib.import_module("threadpoolctl")
     except ImportError:
-        return "unknown (threadpoolctl is not installed)"
+        count = threads.blas_threads()
+        if count is None:
+            return "unknown (threadpoolctl is not installed)"
+        return [{"library": "NumPy's OpenBLAS (threadpoolctl is not installed)", "threads": count}]
     return [{"library": info.get("internal_api"), "version": info.get("version"), "threads": info.get("num_threads")}
             for info in threadpoolctl.threadpool_info()]
 
@@ -68,5 +74,7 @@ def process(framework: str, device: str) -> dict[str, Any]:
 
         xp = backend.require_gpu()
         env.update(cupy=xp.__version__, gpu=xp.cuda.runtime.getDeviceProperties(xp.cuda.Device().id)["name"].decode())
+    if framework == "tinyalex":
+        env["tinyalex_threads"] = threads.count()  # the op pool's threads; OpenBLAS runs one inside each
     env["blas_threads"] = blas_threads()
     return env

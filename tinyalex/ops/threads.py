@@ -55,6 +55,12 @@ def _openblas() -> tuple[Callable, Callable] | None:
     return None
 
 
+def blas_threads() -> int | None:
+    """OpenBLAS's thread count outside the pool, or None where NumPy uses another BLAS."""
+    blas = _openblas()
+    return blas[0]() if blas else None
+
+
 def _enter() -> None:
     """First thread into the pool: hold OpenBLAS to one thread, remembering its count."""
     with _lock:
