@@ -7,8 +7,9 @@ from tinyalex.layers.linear import Linear
 from tinyalex.layers.local_response_norm import LocalResponseNorm
 from tinyalex.layers.max_pool2d import MaxPool2d
 from tinyalex.layers.module import Module, Parameter
+from tinyalex.layers.scale import Scale
 
 __all__ = [
     "Conv2d", "Dropout", "Flatten", "Linear", "LocalResponseNorm", "MaxPool2d", "Module", "Parameter",
-    "ReLU", "Sequential", "Tanh",
+    "ReLU", "Scale", "Sequential", "Tanh",
 ]

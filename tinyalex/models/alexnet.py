@@ -1,12 +1,14 @@
 """AlexNet (Krizhevsky, Sutskever & Hinton, 2012, Section 3.5 and Figure 2), built from tinyalex layers."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from tinyalex.engine.tensor import as_tensor
-from tinyalex.layers import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, Module, ReLU, Tanh
+from tinyalex.layers import (Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, Module, ReLU, Scale,
+                             Tanh)
 from tinyalex.ops.im2col import output_size
 from tinyalex.parallel.model_parallel import TowerParallelAlexNet
 
@@ -55,8 +57,11 @@ class AlexNet(Module):
     single-GPU net with 62,378,344 parameters.
 
     Variants: `lrn=False`; `overlap_pooling=False` (pool 2/2 instead of 3/2); `dropout=0.0`;
-    `activation="tanh"`; `width` scales every conv's channels and fc6/fc7's units; `input_size`
-    with `conv1_kernel`, `conv1_stride`, `conv1_padding` for smaller images (see `alexnet_small`).
+    `activation="tanh"`; `lrn_alpha`, `lrn_k` set LRN's alpha and k (other codes' constants, see
+    tinyalex.experiments.lrn); `lrn_gain=(g1, g2)` replaces norm1 and norm2 by fixed gains (Scale
+    layers), the control of that study; `width` scales every conv's channels and fc6/fc7's units;
+    `input_size` with `conv1_kernel`, `conv1_stride`, `conv1_padding` for smaller images (see
+    `alexnet_small`).
 
     Initialisation, `init="paper"` (Section 5): weights from N(0, weight_std^2) with the paper's
     weight_std = 0.01; biases 1 in conv2, conv4, conv5, fc6, fc7 and 0 in conv1, conv3, fc8.
@@ -67,6 +72,9 @@ class AlexNet(Module):
     `input_scale` multiplies the input first. By default it is 1 with the paper's init (the paper
     feeds mean-subtracted pixels on the 0..255 scale) and 1/64 with He's, which assumes inputs of
     about unit size.
+
+    `lrn_alpha`, `lrn_k` and `lrn_gain` appear in `config` only when they differ from the defaults,
+    so that checkpoints written before these options existed still match their model.
     """
 
     def __init__(
@@ -86,6 +94,9 @@ class AlexNet(Module):
         weight_std: float = 0.01,
         init: str = "paper",
         input_scale: float | None = None,
+        lrn_alpha: float = 1e-4,
+        lrn_k: float = 2.0,
+        lrn_gain: Sequence[float] | None = None,
     ):
         if towers not in (1, 2):
             raise ValueError(f"AlexNet: towers must be 1 or 2, got {towers}")
@@ -95,6 +106,11 @@ class AlexNet(Module):
             raise ValueError(f"AlexNet: init must be one of {INITS}, got {init!r}")
         if width <= 0:
             raise ValueError(f"AlexNet: width must be positive, got {width}")
+        if lrn_gain is not None:
+            lrn_gain = [float(g) for g in lrn_gain]
+            if not lrn or len(lrn_gain) != 2 or not all(np.isfinite(g) and g > 0 for g in lrn_gain):
+                raise ValueError(f"AlexNet: lrn_gain must be two positive gains, one per LRN layer (with lrn=True), "
+                                 f"got {lrn_gain} with lrn={lrn}")
         if input_scale is None:
             input_scale = 1.0 if init == "paper" else HE_INPUT_SCALE
         self.config = dict(
@@ -103,6 +119,8 @@ class AlexNet(Module):
             conv1_stride=conv1_stride, conv1_padding=conv1_padding, weight_std=weight_std, init=init,
             input_scale=input_scale,
         )
+        norm_options = {"lrn_alpha": (lrn_alpha, 1e-4), "lrn_k": (lrn_k, 2.0), "lrn_gain": (lrn_gain, None)}
+        self.config.update({key: value for key, (value, default) in norm_options.items() if value != default})
         self.input_scale = input_scale
         c1, c2, c3, c4, c5 = (_scaled(n, width, towers) for n in PAPER_CHANNELS)
         hidden = _scaled(PAPER_HIDDEN, width, 1)
@@ -110,6 +128,11 @@ class AlexNet(Module):
         side = self._feature_side(input_size, conv1_kernel, conv1_stride, conv1_padding, pool)
         rng = np.random.default_rng(seed)
         act = ACTIVATIONS[activation]
+
+        def norm(layer: int) -> Module:
+            if lrn_gain is not None:
+                return Scale(lrn_gain[layer - 1])
+            return LocalResponseNorm(alpha=lrn_alpha, k=lrn_k, groups=towers)
 
         def std(name: str, fan_in: int) -> float:
             if init == "paper":
@@ -130,12 +153,12 @@ class AlexNet(Module):
         self.conv1 = conv("conv1", 3, c1, conv1_kernel, conv1_stride, conv1_padding)
         self.act1 = act()
         if lrn:
-            self.norm1 = LocalResponseNorm(groups=towers)
+            self.norm1 = norm(1)
         self.pool1 = MaxPool2d(*pool)
         self.conv2 = conv("conv2", c1, c2, 5, padding=2, groups=towers)
         self.act2 = act()
         if lrn:
-            self.norm2 = LocalResponseNorm(groups=towers)
+            self.norm2 = norm(2)
         self.pool2 = MaxPool2d(*pool)
         self.conv3 = conv("conv3", c2, c3, 3, padding=1)
         self.act3 = act()
