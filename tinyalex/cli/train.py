@@ -15,7 +15,7 @@ from tinyalex.cli.options import integer, number
 from tinyalex.data import atomic
 from tinyalex.data.errors import DataError
 from tinyalex.data.loader import DataLoader
-from tinyalex.models import PAPER_INPUT_SIZE, SMALL_INPUT_SIZE, AlexNet, alexnet_small
+from tinyalex.models import PAPER_INPUT_SIZE, SMALL_INPUT_SIZE, AlexNet, alexnet_small, decay_groups
 from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
 from tinyalex.training import CheckpointError, NonFiniteLossError, Trainer, load_checkpoint, open_datasets
 from tinyalex.training.checkpoint import CheckpointWriteError, write_error
@@ -26,10 +26,11 @@ DEFAULT_EPOCHS = {"small": 20, "alexnet": 90}
 DEFAULT_BATCH = {"small": 64, "alexnet": 128}
 INPUT_SIZES = {"small": SMALL_INPUT_SIZE, "alexnet": PAPER_INPUT_SIZE}
 # Options a resumed run takes from its checkpoint (the others come from this command line).
-RUN_OPTIONS = ("data", "model", "batch_size", "lr", "momentum", "weight_decay", "patience", "seed", "init")
+RUN_OPTIONS = ("data", "model", "batch_size", "lr", "momentum", "weight_decay", "bias_decay", "patience", "seed",
+               "init")
 # Run options whose default does not depend on the model (they stay None on the command line when not
 # given, so that a resumed run can tell what was typed).
-DEFAULTS = {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "patience": 3, "seed": 0}
+DEFAULTS = {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "bias_decay": True, "patience": 3, "seed": 0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--momentum", type=number(0, 1), help=f"0 <= m < 1 (paper and default: {DEFAULTS['momentum']})")
     parser.add_argument("--weight-decay", type=number(0),
                         help=f"paper and default: {DEFAULTS['weight_decay']}")
+    parser.add_argument("--bias-decay", action=argparse.BooleanOptionalAction,
+                        help="whether weight decay shrinks the biases too (default: yes, as before); the paper is "
+                        "silent, and its code (cuda-convnet) decayed only the weights: --no-bias-decay")
     parser.add_argument("--patience", type=integer(1),
                         help="epochs without a lower validation error before the learning rate is divided by 10 "
                         f"(default: {DEFAULTS['patience']})")
@@ -89,6 +93,7 @@ def run_options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         options["data"] = str(Path(options["data"]).resolve())
     saved = (load_checkpoint(out / "last.npz")["meta"].get("run") or {}) if args.resume else {}
     if args.resume:
+        saved.setdefault("bias_decay", True)  # runs saved before --bias-decay existed decayed the biases
         for name in RUN_OPTIONS:
             if name in saved and options[name] is not None and options[name] != saved[name]:
                 flag = "--" + name.replace("_", "-")
@@ -177,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
         crop = INPUT_SIZES[options["model"]]
         train_set, val_set, info = open_data(options, crop, communicator, device, progress=bars)
         model = build_model(options, len(info["wnids"]))
-        optimizer = MomentumSGD(model.parameters(), options["lr"], options["momentum"], options["weight_decay"])
+        optimizer = MomentumSGD(decay_groups(model, options["bias_decay"]), options["lr"], options["momentum"],
+                                options["weight_decay"])
         schedule = ReduceLROnPlateau(optimizer, patience=options["patience"])
         loader = dict(batch_size=options["batch_size"], crop=crop, seed=options["seed"], device=device,
                       workers=args.workers, prefetch=args.workers)
