@@ -1,4 +1,6 @@
 """A tiny copy of the embedded shapes set and a tiny model trained on it, for the experiments tests."""
+import os
+import signal
 from pathlib import Path
 
 from tinyalex.data.loader import DataLoader
@@ -33,3 +35,19 @@ def train_tiny_model(folder: Path, out: Path, epochs: int = 2):
     fit(model, *loaders, MomentumSGD(model.parameters(), lr=0.01), epochs, out_dir=out, quiet=True,
         data_info=info)
     return model, train, val, out / "last.npz"
+
+
+def ablate_until_killed(folder: Path, out: Path, variants: list, kill: str, epoch: int, **overrides) -> None:
+    """Run a tiny ablation and SIGKILL this process as soon as run ``kill`` (e.g. "lrn_gain/seed1") has
+    saved epoch ``epoch``: what a power cut or the OOM killer leaves behind (no handler runs)."""
+    import tinyalex.experiments.ablation as ablation
+
+    real_fit = ablation.fit
+
+    def fit(*args, **kwargs):
+        if Path(kwargs["out_dir"]).as_posix().endswith(kill):
+            kwargs["callbacks"] = [lambda record: record["epoch"] == epoch and os.kill(os.getpid(), signal.SIGKILL)]
+        return real_fit(*args, **kwargs)
+
+    ablation.fit = fit
+    ablation.run_ablation(out, variants, tiny_config(folder, **overrides), progress=False)

@@ -1,4 +1,5 @@
-"""Ablations: subsets, the variants table, the runner end to end on a tiny shapes set, the table's arithmetic."""
+"""Ablations: subsets, the variants and their groups, the runner end to end over seeds on a tiny shapes set,
+results.json's shape, the tables and the command."""
 import csv
 import json
 
@@ -8,10 +9,11 @@ from PIL import Image
 
 from experiments_helpers import shapes_folder, tiny_config
 from tinyalex.cli.main import main
-from tinyalex.experiments import (DEFAULT_VARIANTS, VARIANTS, balanced_indices, balanced_subset, build_model,
-                                  epochs_to_error, run_ablation)
-from tinyalex.experiments.ablation import comparison_rows, markdown_table, notes, pick_variants
-from tinyalex.layers import Dropout, LocalResponseNorm, Tanh
+from tinyalex.experiments import (DEFAULT_VARIANTS, VARIANTS, AblationConfig, balanced_indices, balanced_subset,
+                                  build_model, epochs_to_error, run_ablation)
+from tinyalex.experiments.report import METRICS
+from tinyalex.experiments.variants import GROUPS, pick_variants
+from tinyalex.layers import Dropout, LocalResponseNorm, Scale, Tanh
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +23,9 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ablation(folder, tmp_path_factory):
-    """baseline and tanh, one epoch of 20 images each."""
+    """baseline and tanh, two seeds each of one epoch of 20 images."""
     out = tmp_path_factory.mktemp("ablate")
-    results = run_ablation(out, ["tanh", "baseline"], tiny_config(folder), progress=False)
+    results = run_ablation(out, ["tanh", "baseline"], tiny_config(folder, seeds=2), progress=False)
     return out, results
 
 
@@ -57,11 +59,18 @@ def test_a_subset_reads_the_chosen_images_and_keeps_the_full_statistics(folder):
 
 # --- variants -------------------------------------------------------------------------------
 
-def test_the_default_variants_are_the_briefs_seven_with_the_baseline_first():
-    assert DEFAULT_VARIANTS == ("baseline", "no_lrn", "no_overlap", "no_dropout", "one_tower", "no_pca", "tanh")
+def test_the_default_variants_are_the_papers_choices_and_the_lrn_gain_control():
+    assert DEFAULT_VARIANTS == ("baseline", "no_lrn", "lrn_gain", "no_overlap", "no_dropout", "one_tower", "no_pca",
+                                "tanh")
     assert [v.name for v in pick_variants(["tanh", "no_lrn", "baseline"])] == ["baseline", "no_lrn", "tanh"]
-    with pytest.raises(ValueError, match="unknown variant.*'lrn'"):
-        pick_variants(["lrn"])
+    assert [v.name for v in pick_variants(["tanh"])] == ["baseline", "tanh"]  # a difference needs the baseline
+    assert [v.name for v in pick_variants(["lrn_pixels_gain"])] == ["baseline", "lrn_pixels", "lrn_pixels_gain"]
+    assert [v.name for v in pick_variants(["lrn"])] == list(GROUPS["lrn"])
+    assert len(pick_variants(["all", "tanh"])) == len(VARIANTS)
+    with pytest.raises(ValueError, match="unknown variant.*'lrn2'"):
+        pick_variants(["lrn2"])
+    with pytest.raises(ValueError, match="reseed variant is gone.*--seeds"):
+        pick_variants(["baseline", "reseed"])
 
 
 def test_each_variant_builds_the_network_it_names(folder):
@@ -79,106 +88,130 @@ def test_each_variant_builds_the_network_it_names(folder):
     assert (pool.kernel_size, pool.stride) == ((2, 2), (2, 2))
     assert base.conv2.groups == 2 and build_model(config, 10, VARIANTS["one_tower"]).conv2.groups == 1
     assert VARIANTS["no_pca"].loader == {"pca": False} and VARIANTS["no_pca"].model == {}
-    reseeded = build_model(config, 10, VARIANTS["reseed"])
-    assert not np.array_equal(reseeded.conv1.weight.data, base.conv1.weight.data)
+    convnet, caffe = (build_model(config, 10, VARIANTS[n]).norm1 for n in ("lrn_convnet", "lrn_caffe"))
+    assert (convnet.alpha, convnet.k, caffe.alpha, caffe.k) == (pytest.approx(2e-5), 2.0, pytest.approx(2e-5), 1.0)
+    pixels = build_model(config, 10, VARIANTS["lrn_pixels"])
+    assert pixels.input_scale == base.input_scale == 1 / 64 and pixels.norm1.alpha == pytest.approx(1e-4 * 64 ** 2)
+    paper = build_model(tiny_config(folder, init="paper"), 10, VARIANTS["lrn_pixels"])
+    assert paper.input_scale == 1.0 and paper.norm1.alpha == 1e-4  # already the paper's scale: the baseline
+    gain = build_model(config, 10, VARIANTS["lrn_gain"], gains=[0.5, 0.25])
+    assert isinstance(gain.norm1, Scale) and (gain.norm1.factor, gain.norm2.factor) == (0.5, 0.25)
+    other = build_model(config, 10, VARIANTS["baseline"], seed=1)
+    assert not np.array_equal(other.conv1.weight.data, base.conv1.weight.data)  # the seed sets the weights
     again = build_model(config, 10, VARIANTS["baseline"])
-    assert np.array_equal(again.conv1.weight.data, base.conv1.weight.data)  # same seed, same start
+    assert np.array_equal(again.conv1.weight.data, base.conv1.weight.data)
+
+
+def test_bad_settings_are_refused_with_the_setting_named(folder, tmp_path):
+    with pytest.raises(ValueError, match="seeds must be at least 1, got 0"):
+        run_ablation(tmp_path, ["baseline"], tiny_config(folder, seeds=0), progress=False)
+    assert AblationConfig(seed=3, seeds=3).seed_list() == [3, 4, 5]
 
 
 # --- the runner -----------------------------------------------------------------------------
 
-def test_the_ablation_runs_end_to_end_and_writes_its_table(ablation):
+def test_every_variant_runs_with_every_seed_in_its_own_folder(ablation):
+    out, _ = ablation
+    for name in ("baseline", "tanh"):
+        for seed in (0, 1):
+            run = out / name / f"seed{seed}"
+            result = json.loads((run / "result.json").read_text())
+            assert result["seed"] == seed and result["epochs"] == 1 and result["diverged"] is None
+            assert {"metrics.csv", "last.npz", "curves.png"} <= {p.name for p in run.iterdir()}
+            assert 0 <= result["top5_error"] <= result["top1_error"] <= 1
+            assert 0 <= result["top5_error_ten_crop"] <= result["top1_error_ten_crop"] <= 1
+    first, second = (json.loads((out / "baseline" / f"seed{s}" / "result.json").read_text()) for s in (0, 1))
+    assert first["history"][0]["train_loss"] != second["history"][0]["train_loss"]  # the seeds differ
+
+
+def test_results_json_has_the_agreed_shape_and_the_statistics_of_the_runs(ablation):
+    out, returned = ablation
+    saved = json.loads((out / "results.json").read_text())
+    assert list(saved) == ["variants"] and list(saved["variants"]) == ["baseline", "tanh"]
+    assert saved == json.loads(json.dumps(returned))
+    for name, entry in saved["variants"].items():
+        for metric in METRICS:
+            runs = [json.loads((out / name / f"seed{s}" / "result.json").read_text())[metric] for s in (0, 1)]
+            assert entry[metric]["runs"] == runs
+            assert entry[metric]["mean"] == pytest.approx(np.mean(runs), abs=1e-12)
+            assert entry[metric]["sd"] == pytest.approx(np.std(runs, ddof=1), abs=1e-12)
+            diff = entry["vs_baseline"][metric]
+            base = saved["variants"]["baseline"][metric]["runs"]
+            assert diff["runs"] == pytest.approx([r - b for r, b in zip(runs, base)])
+        assert entry["seeds"] == [0, 1] and entry["epochs_to_threshold"]["threshold"] == 0.25
+
+
+def test_the_tables_and_figures_are_written(ablation):
     out, results = ablation
-    assert [r["variant"] for r in results] == ["baseline", "tanh"]
-    for r in results:
-        assert r["epochs"] == 1 and len(r["history"]) == 1 and r["diverged"] is None
-        assert 0 <= r["top5_error"] <= r["top1_error"] <= 1
-        assert (out / r["variant"] / "result.json").is_file() and (out / r["variant"] / "last.npz").is_file()
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [row["variant"] for row in rows] == ["baseline", "tanh"]
-    assert float(rows[0]["delta_top1"]) == 0.0
-    expected = 100 * (results[1]["top1_error"] - results[0]["top1_error"])
-    assert float(rows[1]["delta_top1"]) == pytest.approx(expected)
+    assert [row["variant"] for row in rows] == ["baseline", "tanh"] and rows[0]["seeds"] == "2"
+    tanh = results["variants"]["tanh"]
+    assert float(rows[1]["delta_top1_error_mean"]) == pytest.approx(tanh["vs_baseline"]["top1_error"]["mean"])
+    with open(out / "runs.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 4
     table = (out / "results.md").read_text()
     assert "| baseline |" in table and "| tanh |" in table and "six times faster" in table
+    assert "Mean ± sd over 2 seeds (sample sd, ddof = 1)" in table and "n.r. (not resolved)" in table
     assert "20 training and 10 validation images" in table and "1 epochs" in table
-    saved = json.loads((out / "results.json").read_text())
-    assert saved["config"]["crop"] == 32 and len(saved["results"]) == 2
+    assert "- seed 0: ReLU" in table and "- seed 1: ReLU" in table
+    assert "| baseline | norm1 |" in table  # LRN's range at initialisation
+    assert json.loads((out / "lrn_range.json").read_text())["baseline"]["norm1"]["k"] == 2.0
     for name in ("curves.png", "figure1.png"):
         with Image.open(out / name) as img:
             assert img.format == "PNG" and img.width > 300
 
 
-def test_a_rerun_reuses_finished_variants_and_refuses_other_settings(ablation, folder):
+def test_a_rerun_reuses_finished_runs_adds_seeds_and_refuses_other_settings(ablation, folder):
     out, results = ablation
-    stamp = (out / "baseline" / "last.npz").stat().st_mtime_ns
-    again = run_ablation(out, ["baseline"], tiny_config(folder), progress=False)
-    assert again[0]["top1_error"] == results[0]["top1_error"]
-    assert (out / "baseline" / "last.npz").stat().st_mtime_ns == stamp
+    stamp = (out / "baseline" / "seed0" / "last.npz").stat().st_mtime_ns
+    again = run_ablation(out, ["baseline"], tiny_config(folder, seeds=2), progress=False)
+    assert again["variants"]["baseline"] == results["variants"]["baseline"]
+    assert (out / "baseline" / "seed0" / "last.npz").stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="other settings.*'lr'"):
-        run_ablation(out, ["baseline"], tiny_config(folder, lr=0.5), progress=False)
+        run_ablation(out, ["baseline"], tiny_config(folder, lr=0.5, seeds=2), progress=False)
 
 
-def test_the_command_adds_a_variant_to_the_same_run(ablation, folder, capsys):
+def test_the_command_runs_seeds_and_prints_the_table(ablation, folder, capsys):
     out, _ = ablation
     config = tiny_config(folder)
     args = ["ablate", "--data", str(folder), "--model", "small", "--out", str(out), "--quiet",
-            "--variants", "baseline,no_pca", "--epochs", "1", "--width", str(config.width), "--crop", "32",
-            "--batch-size", "10", "--train-images", "20", "--val-images", "10", "--workers", "1"]
+            "--variants", "no_pca", "--epochs", "1", "--width", str(config.width), "--crop", "32",
+            "--batch-size", "10", "--train-images", "20", "--val-images", "10", "--workers", "1", "--seeds", "2"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "| no_pca |" in printed and "fancy PCA lowers top-1 error by over 1" in printed
-    assert (out / "no_pca" / "result.json").is_file()
-    with pytest.raises(SystemExit):
-        main(["ablate", "--variants", "nope", "--out", str(out)])
-    assert "unknown variant" in capsys.readouterr().err
+    assert (out / "no_pca" / "seed1" / "result.json").is_file()
+    for bad, message in ((["--variants", "nope"], "unknown variant"), (["--variants", "reseed"], "--seeds"),
+                         (["--seeds", "0"], "--seeds: must be a whole number >= 1")):
+        with pytest.raises(SystemExit):
+            main(["ablate", "--out", str(out), *bad])
+        assert message in capsys.readouterr().err
+
+
+def test_the_command_prints_lrns_range_without_training(folder, tmp_path, capsys):
+    config = tiny_config(folder)
+    args = ["ablate", "--data", str(folder), "--model", "small", "--out", str(tmp_path), "--quiet", "--lrn-range",
+            "--variants", "lrn", "--width", str(config.width), "--crop", "32", "--batch-size", "10"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| lrn_pixels | norm1 | 0.41 | 2 |" in printed and "| lrn_caffe | norm2 | 2e-05 | 1 |" in printed
+    assert "lrn_gain" not in printed.split("|---")[1]  # the control has no LRN to measure
+    assert not (tmp_path / "baseline").exists()
 
 
 def test_a_variant_that_diverges_is_a_row_of_the_table_not_a_crash(folder, tmp_path):
     results = run_ablation(tmp_path, ["baseline"], tiny_config(folder, lr=1e8), progress=False)
-    assert "the loss became" in results[0]["diverged"] and results[0]["top1_error"] is None
-    assert "| baseline | diverged |" in (tmp_path / "results.md").read_text()
-
-
-# --- the table's arithmetic -------------------------------------------------------------------
-
-def history(train_errors, top1=0.5):
-    return [{"epoch": e + 1, "train_accuracy": 1 - err, "top1_error": top1, "top5_error": top1 / 2, "seconds": 1.0}
-            for e, err in enumerate(train_errors)]
-
-
-def result(name, top1, top5, train_errors, diverged=None):
-    v = VARIANTS[name]
-    return {"variant": name, "change": v.change, "claim": v.claim, "short_claim": v.short_claim,
-            "paper_top1": v.paper_top1,
-            "paper_top5": v.paper_top5, "top1_error": top1, "top5_error": top5,
-            "train_error": train_errors[-1] if train_errors else None,
-            "epochs_to_threshold": epochs_to_error(history(train_errors)), "epochs": len(train_errors),
-            "seconds": float(len(train_errors)), "parameters": 1234, "checkpoint": "x", "diverged": diverged,
-            "history": history(train_errors)}
+    entry = results["variants"]["baseline"]
+    assert "the loss became" in entry["diverged"]["0"] and entry["top1_error"]["runs"] == [None]
+    assert entry["top1_error"]["mean"] is None
+    assert "| baseline | - (1 diverged) |" in (tmp_path / "results.md").read_text()
 
 
 def test_epochs_to_error_is_the_first_epoch_at_or_under_the_threshold():
+    def history(errors):
+        return [{"epoch": e + 1, "train_accuracy": 1 - err} for e, err in enumerate(errors)]
+
     assert epochs_to_error(history([0.9, 0.4, 0.25, 0.1])) == 3
     assert epochs_to_error(history([0.9, 0.3])) is None
     assert epochs_to_error(history([0.5, 0.45]), threshold=0.5) == 1
-
-
-def test_rows_give_differences_from_the_baseline_and_the_papers_claims(folder):
-    results = [result("baseline", 0.20, 0.05, [0.6, 0.2]), result("no_lrn", 0.25, 0.04, [0.7, 0.3]),
-               result("tanh", None, None, [0.9], diverged="the loss became nan")]
-    rows = comparison_rows(results)
-    assert rows[1]["delta_top1"] == pytest.approx(5.0) and rows[1]["delta_top5"] == pytest.approx(-1.0)
-    assert rows[1]["paper_top1"] == 1.4 and rows[1]["paper_top5"] == 1.2
-    assert rows[2]["delta_top1"] is None
-    table = markdown_table(rows)
-    assert "| no_lrn | 25.0 | 4.0 | +5.0 | -1.0 | +1.4 / +1.2 | 30.0 | not reached |" in table
-    assert "| baseline | 20.0 | 5.0 | +0.0 | +0.0 | - | 20.0 | 2 |" in table
-    assert "| tanh | diverged | - | - | - | 6x slower to 25% train err | 90.0 | not reached |" in table
-    text = notes(results, tiny_config(folder), "somewhere")
-    assert "`tanh` diverged: the loss became nan" in text
-    assert "ReLU 2, tanh not reached" in text
-    fast = notes([result("baseline", 0.2, 0.1, [0.2]), result("tanh", 0.3, 0.1, [0.5, 0.4, 0.24])],
-                 tiny_config(folder), "somewhere")
-    assert "tanh took 3.0 times as many epochs" in fast

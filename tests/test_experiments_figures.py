@@ -38,7 +38,7 @@ def expected_size(fig, dpi=100):
 def test_figure1_draws_relu_solid_and_tanh_dashed_with_epochs_to_25_percent(tmp_path):
     relu = [{"epoch": e, "train_accuracy": a} for e, a in ((1, 0.5), (2, 0.8), (3, 0.9))]
     tanh = [{"epoch": e, "train_accuracy": a} for e, a in ((1, 0.3), (2, 0.5), (3, 0.6))]
-    fig = plot_relu_tanh(relu, tanh)
+    fig = plot_relu_tanh([relu], [tanh])
     ax = fig.axes[0]
     solid, dashed = ax.lines[:2]
     assert solid.get_linestyle() == "-" and dashed.get_linestyle() == "--"
@@ -49,8 +49,19 @@ def test_figure1_draws_relu_solid_and_tanh_dashed_with_epochs_to_25_percent(tmp_
     assert png_size(path) == expected_size(fig)
 
 
+def test_figure1_draws_one_line_per_seed_and_names_each_seeds_epochs():
+    relu = [[{"epoch": e, "train_accuracy": a} for e, a in ((1, 0.5), (2, 0.8))],
+            [{"epoch": e, "train_accuracy": a} for e, a in ((1, 0.8), (2, 0.9))]]
+    tanh = [[{"epoch": e, "train_accuracy": a} for e, a in ((1, 0.3), (2, 0.5))]] * 2
+    ax = plot_relu_tanh(relu, tanh).axes[0]
+    assert [line.get_linestyle() for line in ax.lines[:4]] == ["-", "-", "--", "--"]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["ReLU, 2 seeds (epochs to 25%: 2, 1)",
+                      "tanh, 2 seeds (epochs to 25%: not reached, not reached)"]
+
+
 def test_save_png_can_reduce_a_figure_to_a_palette(tmp_path):
-    fig = plot_relu_tanh([{"epoch": 1, "train_accuracy": 0.5}], [{"epoch": 1, "train_accuracy": 0.4}])
+    fig = plot_relu_tanh([[{"epoch": 1, "train_accuracy": 0.5}]], [[{"epoch": 1, "train_accuracy": 0.4}]])
     path = save_png(fig, tmp_path / "small.png", colors=16)
     with Image.open(path) as img:
         assert img.mode == "P" and img.size == expected_size(fig)

@@ -1,5 +1,7 @@
-"""`tinyalex ablate`: train the baseline and one variant per design choice with the same seed, data and
-budget, and write a table of their errors beside the paper's claims (see tinyalex.experiments.ablation)."""
+"""`tinyalex ablate`: train the baseline and one variant per design choice with N seeds each on the same
+data and budget, and write tables of their errors (mean ± sd over seeds) and differences from the
+baseline beside the paper's claims (see tinyalex.experiments.ablation). `--lrn-range` only measures
+and prints alpha * sum(a^2) in every LRN layer (tinyalex.experiments.lrn)."""
 from __future__ import annotations
 
 import argparse
@@ -7,16 +9,23 @@ import sys
 from pathlib import Path
 
 from tinyalex.backend import DeviceError
+from tinyalex.cli.options import integer, number
 from tinyalex.data.errors import DataError
-from tinyalex.experiments.ablation import DEFAULT_VARIANTS, MODELS, VARIANTS, AblationConfig, run_ablation
+from tinyalex.experiments.ablation import MODELS, AblationConfig, measure_lrn_range, run_ablation
+from tinyalex.experiments.report import lrn_table
+from tinyalex.experiments.variants import DEFAULT_VARIANTS, GROUPS, VARIANTS, expand
 from tinyalex.training import CheckpointError, NonFiniteLossError
 
 
 def variant_list(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in VARIANTS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown variant(s) {unknown or text!r}; choose from {', '.join(VARIANTS)}")
+    if not names:
+        raise argparse.ArgumentTypeError(f"no variants in {text!r}; choose from {', '.join(VARIANTS)} or the groups "
+                                         f"{', '.join(GROUPS)}")
+    try:
+        expand(names)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return names
 
 
@@ -27,27 +36,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/ablate", help="output folder; rerun with it to continue an "
                                                              "interrupted ablation (default: runs/ablate)")
     parser.add_argument("--variants", type=variant_list, default=list(DEFAULT_VARIANTS),
-                        help=f"comma-separated, from: {', '.join(VARIANTS)} (default: {','.join(DEFAULT_VARIANTS)})")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs,
-                        help=f"epochs per variant: the budget (default {defaults.epochs})")
-    parser.add_argument("--train-images", type=int, help="train on a class-balanced subset of this many images "
-                                                         "(default: all)")
-    parser.add_argument("--val-images", type=int, help="validate on a class-balanced subset (default: all)")
+                        help=f"comma-separated variants, from: {', '.join(VARIANTS)}; or groups: "
+                             f"{', '.join(f'{g} ({len(v)})' for g, v in GROUPS.items())} (default: paper = "
+                             f"{','.join(DEFAULT_VARIANTS)}); the baseline is always run")
+    parser.add_argument("--seeds", type=integer(1), default=defaults.seeds,
+                        help="runs per variant, with seeds SEED .. SEED+N-1 shared by every variant; the tables "
+                             f"give mean ± sd over them (default {defaults.seeds}; a finished ablation can be "
+                             "rerun with more)")
+    parser.add_argument("--seed", type=integer(0), default=defaults.seed,
+                        help="the first seed; each sets the weights, dropout, data order and augmentation")
+    parser.add_argument("--epochs", type=integer(1), default=defaults.epochs,
+                        help=f"epochs per run: the budget (default {defaults.epochs})")
+    parser.add_argument("--train-images", type=integer(1), help="train on a class-balanced subset of this many "
+                                                                "images (default: all)")
+    parser.add_argument("--val-images", type=integer(1), help="validate on a class-balanced subset (default: all)")
     parser.add_argument("--model", choices=sorted(MODELS),
                         help="small: alexnet_small on 64px crops; alexnet: the paper's net on 224px crops "
                              "(default: small on the embedded data, alexnet otherwise)")
-    parser.add_argument("--width", type=float, help="channel multiplier (default: the model's)")
+    parser.add_argument("--width", type=number(0, low_inclusive=False), help="channel multiplier (default: the "
+                                                                             "model's)")
     parser.add_argument("--init", choices=("paper", "he"),
                         help="initial weights: the paper's N(0, 0.01) with biases of 1, or He's "
                              "(default: the model's, as in tinyalex train)")
-    parser.add_argument("--crop", type=int, help="crop size (default: the model's input size)")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr, help="fixed learning rate (no schedule)")
-    parser.add_argument("--momentum", type=float, default=defaults.momentum)
-    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="the same seed for every variant")
+    parser.add_argument("--crop", type=integer(1), help="crop size (default: the model's input size)")
+    parser.add_argument("--batch-size", type=integer(1), default=defaults.batch_size)
+    parser.add_argument("--lr", type=number(0, low_inclusive=False), default=defaults.lr,
+                        help="fixed learning rate (no schedule)")
+    parser.add_argument("--momentum", type=number(0, 1), default=defaults.momentum)
+    parser.add_argument("--weight-decay", type=number(0), default=defaults.weight_decay)
+    parser.add_argument("--bias-decay", action=argparse.BooleanOptionalAction, default=defaults.bias_decay,
+                        help="whether weight decay shrinks the biases too (default: yes); cuda-convnet decayed "
+                             "only the weights: --no-bias-decay")
     parser.add_argument("--device", default="cpu", choices=("cpu", "gpu", "auto"))
-    parser.add_argument("--workers", type=int, default=defaults.workers, help="threads preparing batches")
+    parser.add_argument("--workers", type=integer(0), default=defaults.workers, help="threads preparing batches")
+    parser.add_argument("--lrn-range", action="store_true",
+                        help="only measure alpha * sum(a^2) and the gain of every LRN layer of the chosen variants "
+                             "at initialisation on one training batch, print it and exit (trains nothing)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -55,11 +79,17 @@ def run(args: argparse.Namespace) -> int:
     config = AblationConfig(
         data=args.data, model=args.model, width=args.width, init=args.init, crop=args.crop,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, train_images=args.train_images, val_images=args.val_images,
-        seed=args.seed, device=args.device, workers=args.workers,
+        weight_decay=args.weight_decay, bias_decay=args.bias_decay, train_images=args.train_images,
+        val_images=args.val_images, seed=args.seed, seeds=args.seeds, device=args.device, workers=args.workers,
     )
     out = Path(args.out)
     try:
+        if args.lrn_range:
+            ranges = measure_lrn_range(out, args.variants, config, progress=not args.quiet)
+            print("alpha * sum(a^2) over LRN's window against k, at initialisation on one training batch:\n")
+            print(lrn_table(ranges))
+            print(f"also in {out / 'lrn_range.json'}")
+            return 0
         run_ablation(out, args.variants, config, progress=not args.quiet)
     except (ValueError, DataError, CheckpointError, DeviceError, NonFiniteLossError) as exc:
         print(f"tinyalex ablate: error: {exc}", file=sys.stderr)
@@ -68,5 +98,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"\ntinyalex ablate: interrupted; run the same command again to continue ({out})", file=sys.stderr)
         return 130
     print((out / "results.md").read_text(encoding="utf-8"))
-    print(f"table, curves.png and figure1.png in {out}")
+    print(f"tables (results.md, results.csv, results.json, runs.csv), curves.png and figure1.png in {out}")
     return 0

@@ -1,22 +1,30 @@
-"""Ablations: train the paper's network and one variant per design choice, all with the same
-seed, data and budget, and compare their errors with what the paper claims each choice buys.
+"""Ablations: train the paper's network and one variant per design choice with N seeds each, all on
+the same data and budget, and compare their errors with what the paper claims each choice buys.
+
+Seeds: run i of every variant uses seed ``config.seed + i``, which sets its initial weights, dropout
+masks, data order, crops, flips and colour shifts; the variants share these seeds, so their
+differences from the baseline are paired per seed (see experiments.seeds for the statistics and the
+rule that marks a difference as not resolved). The class-balanced subsets (``train_images``,
+``val_images``) are drawn once with ``config.seed`` and are the same for every run.
 
 Files written to ``out_dir``:
 
-* ``config.json``            the settings shared by every variant (a rerun must use the same ones)
-* ``<variant>/``             that variant's training run (checkpoints, metrics.csv, curves.png)
-                             and ``result.json`` once it is finished (a rerun skips it)
-* ``results.md|csv|json``    the table: top-1/top-5 error per variant beside the paper's claim
-* ``curves.png``             every variant's training and validation curves
-* ``figure1.png``            ReLU against tanh: training error against epochs (the paper's Figure 1)
+* ``config.json``              the settings shared by every run (a rerun must use the same ones; only
+                               ``seeds`` may grow, to add seeds to a finished ablation)
+* ``<variant>/seed<s>/``       one training run: checkpoints, metrics.csv, curves.png, train.log, and
+                               ``result.json`` once it is finished (a rerun skips it; a run killed
+                               midway continues from its last checkpoint)
+* ``results.md|csv|json``      the tables: mean and sd over seeds of every error, differences from the
+                               baseline with their uncertainty, LRN's range, Figure 1's epochs
+* ``runs.csv``                 one row per run
+* ``lrn_range.json``           alpha * sum(a^2) per LRN layer at initialisation (experiments.lrn)
+* ``curves.png``, ``figure1.png``  every run's curves; ReLU against tanh (the paper's Figure 1)
 """
 from __future__ import annotations
 
-import csv
-import io
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -25,68 +33,35 @@ from tqdm import tqdm
 from tinyalex.backend import resolve_device
 from tinyalex.data import atomic
 from tinyalex.data.loader import DataLoader
-from tinyalex.experiments.curves import THRESHOLD, epochs_to_error, plot_relu_tanh, plot_variant_curves
-from tinyalex.experiments.output import read_json, save_png, write_text
+from tinyalex.experiments.curves import epochs_to_error
+from tinyalex.experiments.lrn import measure_gain, measure_range, norm_layers
+from tinyalex.experiments.output import read_json
+from tinyalex.experiments.report import lrn_table, write_results
 from tinyalex.experiments.subset import balanced_subset
-from tinyalex.models import PAPER_INPUT_SIZE, SMALL_INPUT_SIZE, AlexNet, alexnet_small
+from tinyalex.experiments.variants import Variant, pick_variants
+from tinyalex.models import PAPER_INPUT_SIZE, SMALL_INPUT_SIZE, AlexNet, alexnet_small, decay_groups
 from tinyalex.optim import MomentumSGD
 from tinyalex.training import NonFiniteLossError, fit, load_checkpoint, open_datasets
+from tinyalex.training.evaluate import evaluate
 
-
-@dataclass(frozen=True)
-class Variant:
-    """One change to the baseline. ``model`` and ``loader`` override AlexNet's and the DataLoader's
-    keyword arguments; ``paper_top1``/``paper_top5`` are the paper's claimed increase in error (in
-    percentage points) when the choice is taken away, None where the paper gives no such number;
-    ``short_claim`` stands in the table where there is no number."""
-
-    name: str
-    change: str
-    claim: str
-    short_claim: str
-    model: dict = field(default_factory=dict)
-    loader: dict = field(default_factory=dict)
-    seed_offset: int = 0
-    paper_top1: float | None = None
-    paper_top5: float | None = None
-
-
-VARIANTS = {v.name: v for v in (
-    Variant("baseline", "the paper's net: ReLU, LRN, overlapping 3/2 pooling, dropout 0.5, two towers, fancy PCA",
-            "the reference the others are compared with", "-"),
-    Variant("no_lrn", "no local response normalisation", "LRN lowers top-1/top-5 error by 1.4/1.2 (Section 3.3)", "",
-            model={"lrn": False}, paper_top1=1.4, paper_top5=1.2),
-    Variant("no_overlap", "non-overlapping 2/2 max pooling instead of 3/2",
-            "overlapping pooling lowers top-1/top-5 error by 0.4/0.3 (Section 3.4)", "",
-            model={"overlap_pooling": False}, paper_top1=0.4, paper_top5=0.3),
-    Variant("no_dropout", "no dropout in fc6 and fc7",
-            "without dropout the net 'exhibits substantial overfitting' (Section 4.2; no number)", "overfits",
-            model={"dropout": 0.0}),
-    Variant("one_tower", "one tower: conv2, conv4, conv5 read all channels (groups 1)",
-            "two towers lower top-1/top-5 by 1.7/1.2 against a one-GPU net with half the kernels "
-            "(Section 3.2; a different comparison: here both nets have all the kernels)", "other comparison",
-            model={"towers": 1}),
-    Variant("no_pca", "no fancy PCA colour augmentation", "fancy PCA lowers top-1 error by over 1 (Section 4.1)", "",
-            loader={"pca": False}, paper_top1=1.0),
-    Variant("tanh", "tanh instead of ReLU",
-            "ReLU reaches 25% training error six times faster than tanh (Section 3.1, Figure 1, CIFAR-10)",
-            "6x slower to 25% train err",
-            model={"activation": "tanh"}),
-    Variant("reseed", "the baseline with another seed (weights, data order, augmentation): the noise level",
-            "none: any difference here is chance", "0 / 0", seed_offset=1),
-)}
-DEFAULT_VARIANTS = ("baseline", "no_lrn", "no_overlap", "no_dropout", "one_tower", "no_pca", "tanh")
 MODELS = {"small": alexnet_small, "alexnet": AlexNet}
 CROPS = {"small": SMALL_INPUT_SIZE, "alexnet": PAPER_INPUT_SIZE}
+# Settings that may differ between the runs of one output folder: more seeds only add runs.
+GROWABLE = ("seeds",)
+# Images on which LRN's gain and range are measured: enough for a per-position mean, one cheap forward.
+MEASURE_IMAGES = 32
+LRN_ALPHA = 1e-4  # the paper's
 
 
 @dataclass
 class AblationConfig:
-    """Settings shared by every variant. ``data`` None is the embedded default; ``train_images`` and
-    ``val_images`` (None: all) take a class-balanced subset; ``width`` and ``init`` ("paper" or "he")
-    None are the model's defaults. ``model`` None is ``small`` (alexnet_small, 64px crops) on the embedded default
+    """Settings shared by every variant and seed. ``seeds`` runs per variant, with seeds ``seed`` ..
+    ``seed + seeds - 1``. ``data`` None is the embedded default; ``train_images`` and ``val_images``
+    (None: all) take a class-balanced subset; ``width`` and ``init`` ("paper" or "he") None are the
+    model's defaults. ``model`` None is ``small`` (alexnet_small, 64px crops) on the embedded default
     and ``alexnet`` (the paper's net, 224px crops) on other data, as in ``tinyalex train``; ``crop``
-    None is the model's input size."""
+    None is the model's input size. ``bias_decay`` False leaves the biases out of weight decay, as
+    cuda-convnet did (see tinyalex.models.decay)."""
 
     def resolved(self) -> "AblationConfig":
         """These settings with the model and crop defaults filled in."""
@@ -103,123 +78,212 @@ class AblationConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.0005
+    bias_decay: bool = True
     train_images: int | None = None
     val_images: int | None = None
     seed: int = 0
+    seeds: int = 1
     device: str = "cpu"
     workers: int = 2
 
     def check(self) -> None:
         if self.model is not None and self.model not in MODELS:
             raise ValueError(f"model must be one of {sorted(MODELS)}, got {self.model!r}")
-        for name in ("epochs", "batch_size", "crop"):
+        for name in ("epochs", "batch_size", "crop", "seeds"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be at least 0, got {self.seed}")
         for name in ("train_images", "val_images"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 (or None for all), got {getattr(self, name)}")
 
-
-def pick_variants(names: Iterable[str] | None) -> list[Variant]:
-    """The named variants (default: the paper's seven), baseline first; unknown names are an error."""
-    names = list(DEFAULT_VARIANTS if names is None else names)
-    unknown = [n for n in names if n not in VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
-    if not names:
-        raise ValueError(f"no variants given; choose from {', '.join(VARIANTS)}")
-    return [VARIANTS[n] for n in VARIANTS if n in names]
+    def seed_list(self) -> list[int]:
+        """The seeds of the runs, in order: ``seed``, ``seed + 1``, ..."""
+        return [self.seed + i for i in range(self.seeds)]
 
 
-def build_model(config: AblationConfig, num_classes: int, variant: Variant) -> AlexNet:
-    """The variant's network: ``config.model``'s net at the crop size, with the variant's changes."""
+def build_model(config: AblationConfig, num_classes: int, variant: Variant, seed: int | None = None,
+                gains: list[float] | None = None) -> AlexNet:
+    """The variant's network for ``seed`` (default ``config.seed``): ``config.model``'s net at the crop
+    size with the variant's changes; ``gains`` are the fixed gains of an ``lrn_gain`` control.
+
+    ``pixel_scale_lrn``: a net whose input is scaled by s (alexnet_small with He's initialisation: s =
+    1/64) computes LRN with alpha / s^2; since LRN(s a; alpha / s^2) = s LRN(a; alpha), and at
+    initialisation every other layer is positively homogeneous (He's biases are 0), the net then
+    computes exactly s times what it computes on 0..255 pixels: alpha * sum(a^2) in both LRN layers is
+    that of 0..255 pixels, while the logits keep their unit scale. Feeding 0..255 pixels to the
+    He-initialised net instead makes its logits about 30 times larger, and it diverged within 8 steps
+    at lr 0.01 with LRN, with its gain control and without LRN (measured on the shapes set). With s = 1
+    (the paper's initialisation) the variant is the baseline.
+    """
     config = config.resolved()
     kwargs: dict[str, Any] = {"num_classes": num_classes, "input_size": config.crop,
-                              "seed": config.seed + variant.seed_offset, **variant.model}
+                              "seed": config.seed if seed is None else seed, **variant.model}
     if config.width is not None:
         kwargs["width"] = config.width
     if config.init is not None:
         kwargs["init"] = config.init
-    return MODELS[config.model](**kwargs)
+    if gains is not None:
+        kwargs["lrn_gain"] = gains
+    model = MODELS[config.model](**kwargs)
+    if variant.pixel_scale_lrn and model.input_scale != 1.0:
+        model = MODELS[config.model](**kwargs, lrn_alpha=LRN_ALPHA / model.input_scale ** 2)
+    return model
 
 
-def run_ablation(out_dir: str | os.PathLike, variants: Iterable[str] | None = None,
-                 config: AblationConfig | None = None, progress: bool = True) -> list[dict[str, Any]]:
-    """Train every variant (skipping those already finished in ``out_dir``), write the table and
-    figures, and return one result per variant (see ``run_variant``), baseline first."""
+def measurement_batch(train: Any, config: AblationConfig, seed: int, variant: Variant) -> Any:
+    """The first ``MEASURE_IMAGES`` (at most a batch) training images of ``seed``'s first epoch, augmented
+    as the variant trains, on the run's device: the batch on which LRN's gain and range are measured."""
+    loader = DataLoader(train, min(config.batch_size, MEASURE_IMAGES), train=True, crop=config.crop, seed=seed,
+                        device=resolve_device(config.device), workers=0, prefetch=0, **{"pca": True, **variant.loader})
+    return next(iter(loader))[0]
+
+
+def initial_model(config: AblationConfig, num_classes: int, variant: Variant, seed: int) -> AlexNet:
+    """The variant's net with LRN at initialisation, on the run's device: what LRN is measured on."""
+    return build_model(config, num_classes, variant, seed).to(resolve_device(config.device))
+
+
+def lrn_gains(variant: Variant, config: AblationConfig, seed: int, train: Any, num_classes: int,
+              out_dir: Path) -> list[float]:
+    """The gains of an ``lrn_gain`` control for ``seed``: measured once on the same net with LRN at
+    initialisation and kept in ``out_dir/lrn_gain.json``, so that a resumed run uses the same ones."""
+    path = out_dir / "lrn_gain.json"
+    if path.is_file():
+        return read_json(path)
+    gains = measure_gain(initial_model(config, num_classes, variant, seed),
+                         measurement_batch(train, config, seed, variant))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(path, gains)
+    return gains
+
+
+def lrn_range_at_init(variants: list[Variant], config: AblationConfig, train: Any,
+                      num_classes: int) -> dict[str, Any]:
+    """``measure_range`` of every chosen variant with LRN layers, at initialisation with the first seed."""
+    seed = config.seed_list()[0]
+    ranges = {}
+    for variant in variants:
+        model = initial_model(config, num_classes, variant, seed)
+        if not variant.lrn_gain and norm_layers(model):
+            ranges[variant.name] = measure_range(model, measurement_batch(train, config, seed, variant))
+    return ranges
+
+
+def check_settings(out: Path, config: AblationConfig) -> None:
+    """Refuse an output folder that holds runs with other settings; record these settings."""
+    saved = out / "config.json"
+    now = asdict(config)
+    if saved.is_file():
+        old = read_json(saved)
+        changed = {k: (old.get(k), v) for k, v in now.items() if old.get(k) != v and k not in GROWABLE}
+        if changed:
+            raise ValueError(f"{out} holds an ablation run with other settings ({changed}, as (saved, now)): "
+                             "use another output folder, or the same settings to continue it")
+    atomic.write_json(saved, now)
+
+
+def prepare(out_dir: str | os.PathLike, variants: Iterable[str] | None, config: AblationConfig | None,
+            progress: bool, training: bool = True) -> tuple[Path, AblationConfig, list[Variant], Any, Any, dict]:
+    """Check the settings (and, when ``training``, the output folder's) and open the data: (out, resolved
+    config, variants, train, val, data info)."""
     config = config or AblationConfig()
     config.check()
     config = config.resolved()
     chosen = pick_variants(variants)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    saved = out / "config.json"
-    if saved.is_file():
-        old = read_json(saved)
-        changed = {k: (old.get(k), v) for k, v in asdict(config).items() if old.get(k) != v}
-        if changed:
-            raise ValueError(f"{out} holds an ablation run with other settings ({changed}, as (saved, now)): "
-                             "use another output folder, or the same settings to continue it")
-    else:
-        atomic.write_json(saved, asdict(config))
+    if training:
+        check_settings(out, config)
     train, val, info = open_datasets(config.data, config.crop, progress)
     train = balanced_subset(train, config.train_images, config.seed)
     val = balanced_subset(val, config.val_images, config.seed)
-    results = []
-    for variant in chosen:
-        if progress:
-            tqdm.write(f"--- {variant.name}: {variant.change}")
-        results.append(run_variant(variant, config, train, val, info, out / variant.name, progress))
-    write_results(out, results, config, describe_data(info, train, val))
-    return results
+    return out, config, chosen, train, val, info
 
 
-def run_variant(variant: Variant, config: AblationConfig, train: Any, val: Any, info: dict,
-                out_dir: Path, progress: bool = True) -> dict[str, Any]:
-    """Train one variant for ``config.epochs`` epochs; its result: final validation top-1/top-5 error
-    (centre crop), final training error, epochs to 25% training error, seconds, parameters, history.
+def measure_lrn_range(out_dir: str | os.PathLike, variants: Iterable[str] | None = None,
+                      config: AblationConfig | None = None, progress: bool = True) -> dict[str, Any]:
+    """alpha * sum(a^2) and the gain of every LRN layer of the chosen variants at initialisation, written
+    to ``out_dir/lrn_range.json`` and returned; trains nothing."""
+    out, config, chosen, train, _, info = prepare(out_dir, variants, config, progress, training=False)
+    ranges = lrn_range_at_init(chosen, config, train, len(info["wnids"]))
+    atomic.write_json(out / "lrn_range.json", ranges)
+    return ranges
 
-    A finished variant (``result.json`` present) is read back, not retrained; an interrupted one
-    continues from its last checkpoint.
+
+def run_ablation(out_dir: str | os.PathLike, variants: Iterable[str] | None = None,
+                 config: AblationConfig | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train every variant with every seed (skipping runs already finished in ``out_dir``), write the
+    tables and figures, and return what ``results.json`` holds: {"variants": {name: {...}}}."""
+    out, config, chosen, train, val, info = prepare(out_dir, variants, config, progress)
+    ranges = lrn_range_at_init(chosen, config, train, len(info["wnids"]))
+    atomic.write_json(out / "lrn_range.json", ranges)
+    if progress and ranges:
+        tqdm.write("alpha * sum(a^2) over LRN's window against k, at initialisation:\n" + lrn_table(ranges))
+    runs: dict[str, list[dict[str, Any]]] = {v.name: [] for v in chosen}
+    for seed in config.seed_list():
+        for variant in chosen:
+            if progress:
+                tqdm.write(f"--- {variant.name}, seed {seed}: {variant.change}")
+            runs[variant.name].append(run_seed(variant, config, seed, train, val, info,
+                                               out / variant.name / f"seed{seed}", progress))
+    return write_results(out, chosen, runs, config, describe_data(info, train, val), ranges)
+
+
+def run_seed(variant: Variant, config: AblationConfig, seed: int, train: Any, val: Any, info: dict,
+             out_dir: Path, progress: bool = True) -> dict[str, Any]:
+    """Train one variant with one seed for ``config.epochs`` epochs. Its result: validation top-1/top-5
+    error after the last epoch with the centre crop and with ten crops, final training error, epochs
+    to 25% training error, LRN's range after training, seconds, parameters, history.
+
+    A finished run (``result.json`` present) is read back, not retrained; an interrupted one
+    continues from its last checkpoint (``last.npz``, written after every epoch).
     """
     done = out_dir / "result.json"
     if done.is_file():
         if progress:
-            tqdm.write(f"{variant.name}: already finished, reading {done}")
+            tqdm.write(f"{variant.name}, seed {seed}: already finished, reading {done}")
         return read_json(done)
     device = resolve_device(config.device)
-    seed = config.seed + variant.seed_offset
-    model = build_model(config, len(info["wnids"]), variant)
-    optimizer = MomentumSGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+    classes = len(info["wnids"])
+    gains = lrn_gains(variant, config, seed, train, classes, out_dir) if variant.lrn_gain else None
+    model = build_model(config, classes, variant, seed, gains)
+    optimizer = MomentumSGD(decay_groups(model, config.bias_decay), lr=config.lr, momentum=config.momentum,
                             weight_decay=config.weight_decay)
-    loader_options = {"pca": True, **variant.loader}
-    train_loader = DataLoader(train, config.batch_size, train=True, crop=config.crop, seed=seed, device=device,
-                              workers=config.workers, **loader_options)
-    val_loader = DataLoader(val, config.batch_size, train=False, crop=config.crop, device=device,
-                            workers=config.workers)
-    resume = (out_dir / "last.npz").is_file()
+    loader = dict(crop=config.crop, device=device, workers=config.workers)
+    train_loader = DataLoader(train, config.batch_size, train=True, seed=seed, **loader,
+                              **{"pca": True, **variant.loader})
+    val_loader = DataLoader(val, config.batch_size, train=False, **loader)
     start = time.perf_counter()
     diverged = None
     try:
         history = fit(model, train_loader, val_loader, optimizer, config.epochs, out_dir=out_dir, device=device,
-                      resume=resume, quiet=not progress, data_info=info, mean=train.mean,
-                      run_info={"ablation": variant.name, **asdict(config)})
+                      resume=(out_dir / "last.npz").is_file(), quiet=not progress, data_info=info, mean=train.mean,
+                      run_info={"ablation": variant.name, **asdict(config), "seed": seed})
     except NonFiniteLossError as exc:  # a result too: this variant does not train at this learning rate
         diverged = str(exc)
         last_good = out_dir / "last.npz"
         history = load_checkpoint(last_good)["meta"]["history"] if last_good.is_file() else []
     last = history[-1] if history and diverged is None else {}
+    ten = {}
+    trained_range = None
+    if last:
+        ten = evaluate(model, DataLoader(val, config.batch_size, train=False, ten_crop=True, **loader), device)
+        if norm_layers(model) and not variant.lrn_gain:
+            trained_range = measure_range(model, measurement_batch(train, config, seed, variant))
     result = {
-        "variant": variant.name, "change": variant.change, "claim": variant.claim, "short_claim": variant.short_claim,
-        "paper_top1": variant.paper_top1, "paper_top5": variant.paper_top5,
+        "variant": variant.name, "seed": seed,
         "top1_error": last.get("top1_error"), "top5_error": last.get("top5_error"),
+        "top1_error_ten_crop": ten.get("top1_error"), "top5_error_ten_crop": ten.get("top5_error"),
         "train_error": 1.0 - last["train_accuracy"] if last else None,
         "epochs_to_threshold": epochs_to_error(history), "epochs": len(history),
         "seconds": sum(r["seconds"] for r in history), "parameters": model.num_parameters(),
+        "lrn_gain": gains, "lrn_range_trained": trained_range,
         "checkpoint": str(out_dir / "last.npz"), "diverged": diverged, "history": history,
     }
     if progress:
-        tqdm.write(f"{variant.name}: this session {time.perf_counter() - start:.0f} s")
+        tqdm.write(f"{variant.name}, seed {seed}: this session {time.perf_counter() - start:.0f} s")
     atomic.write_json(done, result)
     return result
 
@@ -228,101 +292,3 @@ def describe_data(info: dict, train: Any, val: Any) -> str:
     where = "the embedded default (shapes10)" if info["source"] == "default" else info["root"]
     return (f"{where}: {len(info['wnids'])} classes, {len(train)} training and {len(val)} validation images, "
             f"stored at {info['size']}px, {info['crop']}px crops")
-
-
-def comparison_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per result with its difference from the baseline in percentage points (variant - baseline)."""
-    base = next((r for r in results if r["variant"] == "baseline"), None)
-    rows = []
-    for r in results:
-        row = {key: r[key] for key in ("variant", "change", "top1_error", "top5_error", "train_error",
-                                        "epochs_to_threshold", "seconds", "parameters", "paper_top1",
-                                        "paper_top5", "claim", "short_claim", "diverged")}
-        for k in ("top1", "top5"):
-            known = base is not None and None not in (r[f"{k}_error"], base[f"{k}_error"])
-            row[f"delta_{k}"] = 100 * (r[f"{k}_error"] - base[f"{k}_error"]) if known else None
-        rows.append(row)
-    return rows
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
-
-
-def _points(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.1f}"
-
-
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """The results as a Markdown table (errors in %, differences in percentage points)."""
-    lines = [
-        "| variant | top-1 err % | top-5 err % | Δ top-1 | Δ top-5 | paper's Δ top-1 / top-5 | train err % | "
-        f"epochs to {THRESHOLD:.0%} train err | time s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        paper = (r["short_claim"] if r["paper_top1"] is None
-                 else f"{_points(r['paper_top1'])} / {_points(r['paper_top5'])}")
-        reached = "not reached" if r["epochs_to_threshold"] is None else str(r["epochs_to_threshold"])
-        top1 = "diverged" if r["diverged"] else _pct(r["top1_error"])
-        lines.append(
-            f"| {r['variant']} | {top1} | {_pct(r['top5_error'])} | {_points(r['delta_top1'])} | "
-            f"{_points(r['delta_top5'])} | {paper} | {_pct(r['train_error'])} | {reached} | {r['seconds']:.0f} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def notes(results: list[dict[str, Any]], config: AblationConfig, data: str) -> str:
-    """What the table was measured on, what each variant changes and claims, and how to read it."""
-    base = next((r for r in results if r["variant"] == "baseline"), results[0])
-    model = f"{config.model} AlexNet" + (f", width {config.width}" if config.width is not None else "")
-    model += (f", {config.init} initialisation" if config.init else
-              ", its default initialisation (small: He's with unit-scale pixels; alexnet: the paper's)")
-    lines = [
-        f"- Data: {data}.",
-        f"- Model: {model}, {base['parameters']:,} parameters in the baseline.",
-        f"- Budget per variant: {config.epochs} epochs, batch {config.batch_size}, momentum SGD lr {config.lr} "
-        f"(momentum {config.momentum}, weight decay {config.weight_decay}, no schedule), seed {config.seed}, "
-        f"device {config.device}.",
-        "- Errors: validation set, centre crop, after the last epoch. Δ = variant - baseline in percentage points: "
-        "positive means taking the choice away hurt, as the paper's claim predicts. Training error is measured "
-        "while training (dropout and augmentation on). Time: wall-clock seconds of training and validation, "
-        "which depend on whatever else the machine was running.",
-        "- The paper's numbers are for ImageNet (1.2 million images, 1000 classes, about 90 epochs). On a small set "
-        "with a short budget the differences need not match them, in size or in sign: compare each Δ with the "
-        "spread between two seeds (the `reseed` variant, when run) before reading anything into it.",
-        "",
-        "Variants and the paper's claims:",
-        "",
-    ]
-    lines += [f"- `{r['variant']}`: {r['change']}. Paper: {r['claim']}." for r in results]
-    lines += [f"- `{r['variant']}` diverged: {r['diverged']}" for r in results if r["diverged"]]
-    relu = next((r for r in results if r["variant"] == "baseline"), None)
-    tanh = next((r for r in results if r["variant"] == "tanh"), None)
-    if relu is not None and tanh is not None:
-        a, b = relu["epochs_to_threshold"], tanh["epochs_to_threshold"]
-        if a is not None and b is not None:
-            verdict = f"tanh took {b / a:.1f} times as many epochs"
-        else:
-            verdict = "the ratio cannot be measured within this budget"
-        lines += ["", f"ReLU against tanh: epochs to {THRESHOLD:.0%} training error: ReLU "
-                      f"{a if a is not None else 'not reached'}, tanh {b if b is not None else 'not reached'} "
-                      f"({verdict}; the paper: six times faster on CIFAR-10 with a four-layer net)."]
-    return "\n".join(lines) + "\n"
-
-
-def write_results(out_dir: Path, results: list[dict[str, Any]], config: AblationConfig, data: str) -> None:
-    """results.md (table and notes), results.csv, results.json, curves.png and, with both, figure1.png."""
-    rows = comparison_rows(results)
-    text = "# Ablations\n\n" + markdown_table(rows) + "\n" + notes(results, config, data)
-    write_text(out_dir / "results.md", text)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(out_dir / "results.csv", buffer.getvalue())
-    atomic.write_json(out_dir / "results.json", {"config": asdict(config), "data": data, "results": results})
-    histories = {r["variant"]: r["history"] for r in results}
-    save_png(plot_variant_curves(histories), out_dir / "curves.png")
-    if "baseline" in histories and "tanh" in histories:
-        save_png(plot_relu_tanh(histories["baseline"], histories["tanh"]), out_dir / "figure1.png")
