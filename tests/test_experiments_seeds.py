@@ -52,6 +52,7 @@ def test_one_seed_resolves_nothing_and_the_runs_must_pair():
 def test_the_table_marks_unresolved_differences_and_states_the_rule():
     assert points(paired_difference([0.35, 0.45, 0.55], [0.30, 0.40, 0.50])) == "+5.0 ± 0.0 n.r."
     assert points(paired_difference([0.60, 0.70, 0.80], [0.30, 0.40, 0.50])) == "+30.0 ± 0.0"
+    assert points(paired_difference([0.3, 0.5], [0.4, 0.4])).startswith("+0.0 ± ")  # not -0.0
     assert "max(sd of the baseline, sd of the variant, 2 x the standard error" in RULE and "ddof = 1" in RULE
 
 

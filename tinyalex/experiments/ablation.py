@@ -164,9 +164,9 @@ def lrn_range_at_init(variants: list[Variant], config: AblationConfig, train: An
     """``measure_range`` of every chosen variant with LRN layers, at initialisation with the first seed."""
     seed = config.seed_list()[0]
     ranges = {}
-    for variant in variants:
+    for variant in (v for v in variants if not v.lrn_gain):  # a gain control has no LRN to measure
         model = initial_model(config, num_classes, variant, seed)
-        if not variant.lrn_gain and norm_layers(model):
+        if norm_layers(model):
             ranges[variant.name] = measure_range(model, measurement_batch(train, config, seed, variant))
     return ranges
 

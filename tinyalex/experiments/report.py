@@ -72,7 +72,8 @@ def points(diff: dict[str, Any]) -> str:
     """A paired difference in percentage points, "mean ± sd", with "n.r." when not resolved."""
     if diff["mean"] is None:
         return "-"
-    text = f"{100 * diff['mean']:+.1f}" + ("" if diff["sd"] is None else f" ± {100 * diff['sd']:.1f}")
+    mean = round(100 * diff["mean"], 1) + 0.0  # + 0.0 turns a rounded -0.0 into 0.0
+    text = f"{mean:+.1f}" + ("" if diff["sd"] is None else f" ± {100 * diff['sd']:.1f}")
     return text if diff["resolved"] else f"{text} n.r."
 
 
