@@ -1,5 +1,6 @@
 """workspace: scratch buffers are reused only after they are given back, and chunks cover the batch."""
 import numpy as np
+import pytest
 
 from tinyalex.ops import workspace
 
@@ -39,3 +40,40 @@ def test_chunks_cover_the_batch_in_order_in_equal_pieces_a_multiple_of_the_threa
         (0, 1), (1, 3), (3, 5), (5, 6), (6, 8), (8, 10)]
     assert workspace.chunks(0, 300, like, target=1000) == [slice(0, 0)]  # an empty batch is one empty chunk
 
+
+
+def test_glibc_is_asked_to_keep_freed_memory_unless_told_otherwise(monkeypatch):
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc's mallopt is Linux only")
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.delenv("TINYALEX_KEEP_FREED_MEMORY", raising=False)
+    assert workspace.keep_freed_memory()
+    monkeypatch.setenv("TINYALEX_KEEP_FREED_MEMORY", "0")
+    assert not workspace.keep_freed_memory()
+    monkeypatch.delenv("TINYALEX_KEEP_FREED_MEMORY")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")  # the user's own glibc settings win
+    assert not workspace.keep_freed_memory()
+
+
+def test_a_training_step_takes_no_fresh_pages_once_warm():
+    import resource
+
+    from tinyalex.engine.tensor import Tensor
+    from tinyalex.models import alexnet_small
+    from tinyalex.ops.softmax_cross_entropy import softmax_cross_entropy
+    from tinyalex.optim import MomentumSGD
+
+    model = alexnet_small(num_classes=10)
+    x = np.random.default_rng(0).standard_normal((32, 3, 64, 64)).astype(np.float32)
+    optimizer = MomentumSGD(model.parameters())
+    faults = []
+    for _ in range(4):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        optimizer.zero_grad()
+        softmax_cross_entropy(model(Tensor(x)), np.arange(32) % 10).backward()
+        optimizer.step()
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    assert max(faults[2:]) < 500, faults  # 4 KiB pages; a step that maps its activations afresh takes thousands
