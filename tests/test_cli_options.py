@@ -1,8 +1,9 @@
-"""Every numeric option of train, evaluate, predict and prepare is checked before anything runs:
-exit code 2 (argparse's) and a message naming the option and the allowed range."""
+"""Every numeric option of train, evaluate, predict, prepare, figures and gradcheck is checked before
+anything runs: exit code 2 (argparse's) and a message naming the option and the allowed range."""
 import pytest
 
-from tinyalex.cli import train
+from tinyalex import checks
+from tinyalex.cli import figures, train
 from tinyalex.cli.main import main
 
 
@@ -13,6 +14,8 @@ def no_training(monkeypatch):
         raise AssertionError("the command started working with an invalid option")
 
     monkeypatch.setattr(train, "open_data", reached)
+    monkeypatch.setattr(figures, "write_model_figures", reached)
+    monkeypatch.setattr(checks, "all_checks", reached)
 
 # (command line, option named in the message, the range it states)
 BAD = [
@@ -40,6 +43,14 @@ BAD = [
     (["prepare", "src", "--out", "o", "--val-per-class", "-1"], "--val-per-class", ">= 1"),
     (["prepare", "src", "--out", "o", "--workers", "0"], "--workers", ">= 1"),
     (["prepare", "src", "--out", "o", "--classes", "0"], "--classes", ">= 1"),
+    (["figures", "x.npz", "--queries", "0"], "--queries", ">= 1"),
+    (["figures", "x.npz", "--neighbours", "-1"], "--neighbours", ">= 1"),
+    (["figures", "x.npz", "--gallery", "0"], "--gallery", ">= 1"),
+    (["figures", "x.npz", "--seed", "-1"], "--seed", ">= 0"),
+    (["figures", "x.npz", "--batch-size", "0"], "--batch-size", ">= 1"),
+    (["figures", "x.npz", "--queries", "2.5"], "--queries", ">= 1"),
+    (["gradcheck", "--seed", "-1"], "--seed", ">= 0"),
+    (["gradcheck", "--seed", "x"], "--seed", ">= 0"),
 ]
 
 

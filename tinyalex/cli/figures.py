@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tinyalex.backend import DeviceError
+from tinyalex.cli.options import integer
 from tinyalex.data.errors import DataError
 from tinyalex.experiments.figures import write_model_figures
 from tinyalex.training import CheckpointError
@@ -20,21 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                        "(same classes, same image size)")
     parser.add_argument("--split", default="val", help="the test images: confusion matrix and queries "
                                                        "(default: val)")
-    parser.add_argument("--queries", type=int, default=5, help="test images in the neighbours figure (default 5)")
-    parser.add_argument("--neighbours", type=int, default=6, help="neighbours shown per test image (default 6)")
-    parser.add_argument("--gallery", type=int, help="search only this many training images, drawn at random "
-                                                    "(default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="picks the test images and the gallery")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--queries", type=integer(1), default=5,
+                        help="test images in the neighbours figure (default 5)")
+    parser.add_argument("--neighbours", type=integer(1), default=6, help="neighbours shown per test image (default 6)")
+    parser.add_argument("--gallery", type=integer(1), help="search only this many training images, drawn at random "
+                                                           "(default: all)")
+    parser.add_argument("--seed", type=integer(0), default=0, help="picks the test images and the gallery")
+    parser.add_argument("--batch-size", type=integer(1), default=64)
     parser.add_argument("--device", default="cpu", choices=("cpu", "gpu", "auto"))
 
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "figures"
-    for name in ("queries", "neighbours", "batch_size"):
-        if getattr(args, name) < 1:
-            print(f"tinyalex figures: error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
-            return 2
     try:
         result = write_model_figures(args.checkpoint, out, args.data, args.split, args.queries, args.neighbours,
                                      args.gallery, args.seed, args.batch_size, args.device)
