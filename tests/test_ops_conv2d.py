@@ -16,6 +16,7 @@ CONFIGS = [
     ((2, 3, 4, 4), (5, 3, 1, 1), 1, 0, 1),  # 1x1
     ((1, 2, 3, 3), (2, 1, 3, 3), 1, 0, 2),  # one output pixel per filter
     ((1, 1, 13, 13), (2, 1, 11, 11), 4, 2, 1),  # conv1's kernel and stride
+    ((2, 12, 4, 5), (4, 6, 3, 3), 1, 1, 2),  # towers of 6 channels >= 5 output columns: channels-last col2im
 ]
 IDS = [f"x{c[0]}-w{c[1]}-s{c[2]}-p{c[3]}-g{c[4]}".replace(" ", "") for c in CONFIGS]
 
