@@ -5,6 +5,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -279,6 +280,59 @@ def test_sigterm_mid_epoch_saves_a_resumable_checkpoint_and_prints_the_resume_co
     assert f"interrupted at epoch 1, batch {meta['partial']['batch']}" in (out / "train.log").read_text()
     assert main(["train", "--resume", "--out", str(out), "--quiet"]) == 0
     assert load_checkpoint(out / "last.npz")["meta"]["epoch"] == 1
+
+
+# `tinyalex train` announcing each step, with the save after a signal slowed down: it writes part of the
+# checkpoint, says "saving" and waits a minute before the rest, long enough to be signalled again mid-write.
+SLOW_SAVE_TRAIN = ANNOUNCING_TRAIN.replace("sys.exit(main(sys.argv[1:]))", """
+import signal, time
+import numpy as np
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even if started with SIGINT ignored
+save, savez = Trainer.save, np.savez
+def slow_savez(file, **arrays):
+    file.write(bytes(100_000))
+    print("saving", flush=True)
+    time.sleep(60)
+    savez(file, **arrays)
+def announced_save(self, path):
+    np.savez = slow_savez if self.partial is not None else savez  # only the save after a signal is slow
+    return save(self, path)
+Trainer.save = announced_save
+sys.exit(main(sys.argv[1:]))
+""")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_second_signal_during_the_save_stops_at_once_and_keeps_the_previous_checkpoint(run_dir, tmp_path, signum):
+    data, _ = run_dir
+    out = tmp_path / "run"
+    child = subprocess.Popen([sys.executable, "-c", SLOW_SAVE_TRAIN, "train", "--data", str(data), "--out", str(out),
+                              "--model", "small", "--batch-size", "10", "--epochs", "2", "--quiet"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        for line in child.stdout:
+            if line.split() == ["step", "1", "0"]:  # epoch 1 is saved; the first step of epoch 2 is done
+                child.send_signal(signum)
+            elif line.strip() == "saving":  # part of the interrupted save is written: signal again
+                temporary = list(out.glob(".last.npz.*.tmp"))
+                second = time.monotonic()
+                child.send_signal(signum)
+                break
+        _, err = child.communicate(timeout=120)
+        stopped_after = time.monotonic() - second
+    finally:
+        child.kill()
+    assert child.returncode == 128 + signum, err
+    assert stopped_after < 30  # not after the save's minute
+    name = signal.Signals(signum).name
+    assert f"tinyalex train: stopped at once by a second signal ({name}); continue with: tinyalex train --resume " \
+           f"--out {out}" in err and "Traceback" not in err, err
+    assert len(temporary) == 1 and not list(out.glob(".*.tmp"))  # the half-written checkpoint was removed
+    meta = load_checkpoint(out / "last.npz")["meta"]
+    assert meta["epoch"] == 1 and meta["partial"] is None  # epoch 1's checkpoint, untouched
+    assert f"stopped at once by a second signal ({name})" in (out / "train.log").read_text()
+    assert main(["train", "--resume", "--out", str(out), "--quiet"]) == 0
+    assert load_checkpoint(out / "last.npz")["meta"]["epoch"] == 2
 
 
 def test_no_data_trains_on_the_embedded_default(tmp_path, monkeypatch):

@@ -1,6 +1,9 @@
 """The training loop: it learns, it resumes exactly, it stops cleanly on NaN, on Ctrl-C and on SIGTERM."""
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,6 +112,55 @@ def test_ctrl_c_or_sigterm_saves_mid_epoch_and_resume_is_exact(tmp_path, signum)
     for name, value in params(straight).items():
         np.testing.assert_array_equal(resumed.state_dict()[name], value, err_msg=name)
     assert history[-1]["train_loss"] == pytest.approx(straight_history[-1]["train_loss"], rel=1e-12)
+
+
+# Trains 2 epochs with fit() (no command line, so SIGTERM's handler is the default one that kills): a SIGTERM
+# at batch 2 of epoch 2, and another one while the checkpoint it asked for is half written.
+SECOND_SIGTERM = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+import numpy as np
+from training_helpers import ArrayLoader, tiny_alexnet, toy_images
+from tinyalex.optim import MomentumSGD
+from tinyalex.training import Trainer
+from tinyalex.training.interrupt import Interrupted
+
+class Signalling(ArrayLoader):
+    def __iter__(self):
+        epoch = self.epoch
+        for b, batch in enumerate(super().__iter__()):
+            if (epoch, b) == (1, 1):
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield batch
+
+savez, out = np.savez, Path(sys.argv[2])
+def half_then_signal(file, **arrays):
+    if Path(file.name).name.startswith(".last.npz") and trainer.partial is not None:
+        file.write(bytes(100_000))
+        os.kill(os.getpid(), signal.SIGTERM)
+    savez(file, **arrays)
+np.savez = half_then_signal
+
+x, y = toy_images(64, seed=1)
+model = tiny_alexnet(seed=3)
+trainer = Trainer(model, MomentumSGD(model.parameters(), lr=0.02), out, quiet=True)
+try:
+    trainer.fit(Signalling(x[:48], y[:48], 16, seed=5), ArrayLoader(x[48:], y[48:], 16, shuffle=False), 2)
+except Interrupted as stop:
+    print("stopped:", stop, stop.signum == signal.SIGTERM)
+print("left:", sorted(p.name for p in out.iterdir()))
+"""
+
+
+def test_a_second_sigterm_while_saving_stops_at_once_and_removes_the_half_written_file(tmp_path):
+    result = subprocess.run([sys.executable, "-c", SECOND_SIGTERM, str(Path(__file__).parent), str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr  # not killed (-15) by the default handler
+    assert result.stdout.splitlines() == ["stopped: stopped at once by a second signal (SIGTERM) True",
+                                          "left: ['best.npz', 'curves.png', 'last.npz', 'metrics.csv', 'train.log']"]
+    assert load_checkpoint(tmp_path / "last.npz")["meta"]["epoch"] == 1  # the end of epoch 1, intact
+    assert "stopped at once by a second signal (SIGTERM)" in (tmp_path / "train.log").read_text()
 
 
 class PoisonedLoader(ArrayLoader):

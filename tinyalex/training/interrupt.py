@@ -1,4 +1,5 @@
-"""Ctrl-C or SIGTERM during training: finish the current step, save a checkpoint, then stop.
+"""Ctrl-C or SIGTERM during training: finish the current step, save a checkpoint, then stop; a
+second signal stops at once.
 
 SIGTERM is what a cluster scheduler (or ``kill``) sends before it stops a job, so it is treated
 like Ctrl-C: the run can be resumed exactly.
@@ -23,12 +24,15 @@ class Interrupted(KeyboardInterrupt):
 class DeferredInterrupt:
     """Within the block, the first SIGINT or SIGTERM only sets ``requested`` (and ``signum``); the
     loop checks it between steps, so the checkpoint it then saves is taken at a step boundary and a
-    resume is exact. The handlers are removed at the first signal, so a second one acts at once.
-    Outside the main thread (where Python cannot install handlers) signals behave as usual.
+    resume is exact. A second signal (either) stops at once: it raises ``Interrupted`` wherever the
+    program is, and sets ``again``. A checkpoint being written is then abandoned, its temporary file
+    removed and the previous one kept (see data/atomic.py). The handlers before the block are put
+    back when it ends. Outside the main thread (where Python cannot install handlers) signals behave
+    as usual.
     """
 
     def __enter__(self) -> DeferredInterrupt:
-        self.requested = False
+        self.requested = self.again = False
         self.signum = signal.SIGINT
         self._previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
@@ -41,7 +45,14 @@ class DeferredInterrupt:
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.requested, self.signum = True, signum
-        self._restore()
+        for each in self._previous:
+            signal.signal(each, self._stop_at_once)
+
+    def _stop_at_once(self, signum: int, frame: Any) -> None:
+        # Not the handlers from before the block: SIGTERM's default would kill the process outright,
+        # leaving a half-written temporary file, and the default SIGINT's KeyboardInterrupt says nothing.
+        self.again, self.signum = True, signum
+        raise Interrupted(f"stopped at once by a second signal ({signal.Signals(signum).name})", signum)
 
     def _restore(self) -> None:
         for signum, previous in self._previous.items():

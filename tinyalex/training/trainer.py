@@ -105,7 +105,7 @@ class Trainer:
         ``resume=True`` first restores ``out_dir/last.npz``: the run then continues exactly as an
         uninterrupted one with the same seed would have. Raises NonFiniteLossError on a NaN/inf loss
         (the files of the last finished epoch are kept) and ``Interrupted`` (a KeyboardInterrupt) after
-        saving on Ctrl-C or SIGTERM.
+        saving on Ctrl-C or SIGTERM, or at once, saving nothing more, on a second one.
         """
         self.loader_seed = getattr(train_loader, "seed", None)
         if resume:
@@ -117,8 +117,17 @@ class Trainer:
         if self.communicator is not None:
             self.communicator.broadcast([p.data for p in self.model.parameters()], root=0)
         with DeferredInterrupt() as interrupt:
-            while self.epoch < epochs and self.stop_reason is None:
-                self._epoch(train_loader, val_loader, epochs, interrupt)
+            try:
+                while self.epoch < epochs and self.stop_reason is None:
+                    self._epoch(train_loader, val_loader, epochs, interrupt)
+            except Interrupted as stop:
+                if interrupt.again:  # perhaps in the middle of a write: say so in train.log if it can be said
+                    try:
+                        self.log(f"{stop}: a file being written then was abandoned and the previous one kept",
+                                 echo=False)
+                    except CheckpointError:
+                        pass
+                raise
         return self.history
 
     def _epoch(self, train_loader: Any, val_loader: Any, epochs: int, interrupt: DeferredInterrupt) -> None:
