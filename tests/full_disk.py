@@ -11,6 +11,22 @@ from pathlib import Path
 
 import pytest
 
+# Prepend to a script: fill_the_disk(path) writes zeros to ``path`` until the disk is full, so that the
+# very next write that needs a new block fails with ENOSPC.
+FILL_THE_DISK = """
+import errno as _errno, os as _os
+def fill_the_disk(path):
+    fd = _os.open(path, _os.O_WRONLY | _os.O_CREAT | _os.O_TRUNC)
+    try:
+        while True:
+            _os.write(fd, bytes(1 << 16))
+    except OSError as exc:
+        if exc.errno != _errno.ENOSPC:
+            raise
+    finally:
+        _os.close(fd)
+"""
+
 MOUNT_AND_RUN = 'mount -t tmpfs -o size="$1" tmpfs "$2" || exit 97; shift 2; exec "$@"'
 
 

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from full_disk import FILL_THE_DISK, run_with_full_disk
 from training_helpers import run_workers, shapes_folder
 
 from tinyalex.cli.main import main
@@ -223,6 +224,49 @@ def test_a_full_disk_while_training_is_one_line_that_says_how_to_go_on(run_dir, 
     assert f"could not write {out / 'last.npz'}: No space left on device ({out} is full: free some space); the " \
            f"previous last.npz is unchanged; continue with: tinyalex train --resume --out {out}" in err
     assert load_checkpoint(out / "last.npz")["meta"]["epoch"] == 1 and not list(out.glob(".*.tmp"))
+
+
+# `tinyalex train` for 2 epochs on a small RAM disk that fills up at epoch 2 just before WRITER writes NAME
+# (its checkpoints are written); then the space is freed and the run resumed.
+REPORT_ON_A_FULL_DISK = FILL_THE_DISK + """
+import sys
+from pathlib import Path
+from tinyalex.cli.main import main
+from tinyalex.training import trainer
+disk = Path(sys.argv[1])
+out, real, previous = disk / "run", getattr(trainer, WRITER), {}
+def fill_then_write(history, path):
+    if len(history) == 2:
+        previous["bytes"] = (out / NAME).read_bytes()
+        fill_the_disk(disk / "filler")
+    return real(history, path)
+setattr(trainer, WRITER, fill_then_write)
+print("code:", main(["train", "--data", DATA, "--out", str(out), "--model", "small", "--batch-size", "10",
+                     "--epochs", "2", "--quiet"]), flush=True)
+print("intact:", (out / NAME).read_bytes() == previous["bytes"])
+print("temporary:", [p.name for p in out.glob(".*.tmp")])
+(disk / "filler").unlink()
+setattr(trainer, WRITER, real)
+print("resumed:", main(["train", "--resume", "--out", str(out), "--quiet"]))
+print("rows:", len((out / "metrics.csv").read_text().splitlines()) - 1)
+print("rewritten:", (out / NAME).read_bytes() != previous["bytes"])
+"""
+
+
+@pytest.mark.parametrize("name,writer", [("metrics.csv", "write_metrics_csv"), ("curves.png", "plot_history")])
+def test_a_really_full_disk_while_writing_metrics_or_curves_keeps_the_old_file_and_resume_rewrites_it(
+        run_dir, tmp_path, name, writer):
+    data, _ = run_dir
+    script = f"DATA, NAME, WRITER = {str(data)!r}, {name!r}, {writer!r}\n" + REPORT_ON_A_FULL_DISK
+    result = run_with_full_disk(tmp_path / "disk", script, size="64m")
+    out = tmp_path / "disk" / "run"
+    lines = result.stderr.splitlines()
+    assert result.returncode == 0 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0] == (f"tinyalex train: error: could not write {out / name}: No space left on device ({out} is full: "
+                        f"free some space); the previous {name} is unchanged; continue with: tinyalex train --resume "
+                        f"--out {out}")
+    assert result.stdout.splitlines() == ["code: 1", "intact: True", "temporary: []", "resumed: 0", "rows: 2",
+                                          "rewritten: True"]
 
 
 def test_an_existing_run_is_never_overwritten(run_dir, capsys):

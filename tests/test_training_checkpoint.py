@@ -4,10 +4,11 @@ import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
-from full_disk import run_with_full_disk
+from full_disk import FILL_THE_DISK, run_with_full_disk
 from PIL import Image
 from training_helpers import ArrayLoader, tiny_alexnet, toy_images
 
@@ -18,6 +19,8 @@ from tinyalex.optim import MomentumSGD
 from tinyalex.training import CheckpointError, Trainer, load_checkpoint, load_model
 from tinyalex.training.checkpoint import CheckpointWriteError
 from tinyalex.training.checkpoint import dropout_states, load_dropout_states, save_checkpoint
+
+TESTS = Path(__file__).parent
 
 
 @pytest.fixture
@@ -114,6 +117,42 @@ def test_a_really_full_disk_keeps_the_previous_checkpoint_and_no_temporary_file(
     lines = result.stdout.splitlines()
     assert "No space left on device" in lines[0] and "the previous last.npz is unchanged" in lines[0], lines
     assert lines[1:] == ["intact: True", "files: ['last.npz']"]
+
+
+LOG_ON_A_FULL_DISK = FILL_THE_DISK + """
+import sys
+from pathlib import Path
+sys.path.insert(0, TESTS_DIR)
+from training_helpers import tiny_alexnet
+from tinyalex.optim import MomentumSGD
+from tinyalex.training import Trainer
+from tinyalex.training.checkpoint import CheckpointWriteError
+disk = Path(sys.argv[1])
+model = tiny_alexnet()
+old, new = (Trainer(model, MomentumSGD(model.parameters()), disk / name, quiet=True) for name in ("old", "new"))
+old.log("training started")
+before = (disk / "old" / "train.log").read_bytes()
+fill_the_disk(disk / "filler")
+for trainer in (old, new):  # a line longer than a block: the old log's last block takes its start, then ENOSPC
+    try:
+        trainer.log("epoch 1: " + "x" * 5000)
+    except CheckpointWriteError as exc:
+        print("error:", exc)
+print("intact:", (disk / "old" / "train.log").read_bytes() == before)
+print("files:", sorted(p.name for p in (disk / "new").iterdir()))
+"""
+
+
+def test_a_full_disk_while_appending_to_train_log_leaves_no_part_of_a_line(tmp_path):
+    result = run_with_full_disk(tmp_path / "disk", f"TESTS_DIR = {str(TESTS)!r}\n" + LOG_ON_A_FULL_DISK)
+    assert result.returncode == 0, result.stderr
+    disk = tmp_path / "disk"
+    assert result.stdout.splitlines() == [
+        f"error: could not write {disk / 'old' / 'train.log'}: No space left on device ({disk / 'old'} is full: "
+        "free some space); the previous train.log is unchanged",
+        f"error: could not write {disk / 'new' / 'train.log'}: No space left on device ({disk / 'new'} is full: "
+        "free some space); no train.log was written",
+        "intact: True", "files: []"]
 
 
 def test_stale_temporary_files_of_killed_runs_are_removed_on_the_next_start(tmp_path):

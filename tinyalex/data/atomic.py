@@ -3,7 +3,8 @@
 Each file is written to a hidden sibling ``.<name>.<pid>.tmp`` and renamed over the final name
 once complete. A write that fails (a full disk, say) removes its temporary file; one killed
 outright (SIGKILL, power loss) leaves it behind, and ``remove_stale`` clears such leftovers of
-processes that no longer run.
+processes that no longer run. ``append_text`` adds to a log: all of the text, or (a full disk)
+nothing.
 """
 from __future__ import annotations
 
@@ -59,6 +60,28 @@ def write_npy(path: Path, array: np.ndarray) -> None:
 def write_npz(path: Path, **arrays: np.ndarray) -> None:
     with writing(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append ``text`` to ``path`` (created if missing), or raise OSError leaving the file as it was.
+
+    On a full disk a write can stop part way (the last block's free bytes take the start of a line),
+    so a failed append cuts the file back to its size before it, and removes a file it created."""
+    data = memoryview(text.encode("utf-8"))
+    existed = path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+        except BaseException:
+            os.ftruncate(fd, size)
+            if not existed:
+                path.unlink(missing_ok=True)
+            raise
+    finally:
+        os.close(fd)
 
 
 def process_running(pid: int) -> bool:

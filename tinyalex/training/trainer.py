@@ -114,6 +114,8 @@ class Trainer:
             self.restore(self.last_path)
             where = f", batch {self.partial['batch']}" if self.partial else ""
             self.log(f"resumed after epoch {self.epoch}{where} from {self.last_path}")
+            if self.history:  # a full disk may have stopped them after the checkpoint, at the last epoch too
+                self._write_reports()
         if self.communicator is not None:
             self.communicator.broadcast([p.data for p in self.model.parameters()], root=0)
         with DeferredInterrupt() as interrupt:
@@ -255,8 +257,7 @@ class Trainer:
             return
         path = self.out_dir / "train.log"
         try:
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(f"{datetime.now().isoformat(sep=' ', timespec='seconds')}  {message}\n")
+            atomic.append_text(path, f"{datetime.now().isoformat(sep=' ', timespec='seconds')}  {message}\n")
         except OSError as exc:
             raise write_error(path, exc) from None
 
@@ -266,6 +267,12 @@ class Trainer:
         self.save(self.last_path)
         if record["top1_error"] <= min(r["top1_error"] for r in self.history):
             self.save(self.out_dir / "best.npz")
+        self._write_reports()
+
+    def _write_reports(self) -> None:
+        """metrics.csv and curves.png from the whole history (worker 0, with an output folder)."""
+        if self.out_dir is None or not self.writer:
+            return
         for name, write in (("metrics.csv", write_metrics_csv), ("curves.png", plot_history)):
             try:
                 write(self.history, self.out_dir / name)
