@@ -1,9 +1,9 @@
-"""Every numeric option of train, evaluate, predict, prepare, figures and gradcheck is checked before
-anything runs: exit code 2 (argparse's) and a message naming the option and the allowed range."""
+"""Every numeric option of train, evaluate, predict, prepare, figures, gradcheck and ablate is checked
+before anything runs: exit code 2 (argparse's) and a message naming the option and the allowed range."""
 import pytest
 
 from tinyalex import checks
-from tinyalex.cli import figures, train
+from tinyalex.cli import ablate, figures, train
 from tinyalex.cli.main import main
 
 
@@ -16,6 +16,8 @@ def no_training(monkeypatch):
     monkeypatch.setattr(train, "open_data", reached)
     monkeypatch.setattr(figures, "write_model_figures", reached)
     monkeypatch.setattr(checks, "all_checks", reached)
+    monkeypatch.setattr(ablate, "run_ablation", reached)
+    monkeypatch.setattr(ablate, "measure_lrn_range", reached)
 
 # (command line, option named in the message, the range it states)
 BAD = [
@@ -51,6 +53,19 @@ BAD = [
     (["figures", "x.npz", "--queries", "2.5"], "--queries", ">= 1"),
     (["gradcheck", "--seed", "-1"], "--seed", ">= 0"),
     (["gradcheck", "--seed", "x"], "--seed", ">= 0"),
+    (["ablate", "--seeds", "0"], "--seeds", ">= 1"),
+    (["ablate", "--seed", "-1"], "--seed", ">= 0"),
+    (["ablate", "--epochs", "0"], "--epochs", ">= 1"),
+    (["ablate", "--train-images", "0"], "--train-images", ">= 1"),
+    (["ablate", "--val-images", "-1"], "--val-images", ">= 1"),
+    (["ablate", "--width", "0"], "--width", "0 < value"),
+    (["ablate", "--crop", "0"], "--crop", ">= 1"),
+    (["ablate", "--batch-size", "0"], "--batch-size", ">= 1"),
+    (["ablate", "--lr", "-0.01"], "--lr", "0 < value"),
+    (["ablate", "--lr", "nan"], "--lr", "0 < value"),
+    (["ablate", "--momentum", "1"], "--momentum", "0 <= value < 1"),
+    (["ablate", "--weight-decay", "-1"], "--weight-decay", "0 <= value"),
+    (["ablate", "--workers", "-1"], "--workers", ">= 0"),
 ]
 
 
