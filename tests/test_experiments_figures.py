@@ -1,5 +1,7 @@
 """The paper's figures: Figure 1's curves, Figure 3's kernel grid, Figure 4's neighbours, the confusion matrix."""
 import csv
+import json
+import math
 
 import numpy as np
 import pytest
@@ -10,7 +12,9 @@ from tinyalex.cli.main import main
 from tinyalex.data.loader import DataLoader
 from tinyalex.experiments import plot_relu_tanh, save_png
 from tinyalex.experiments.confusion import confusion_matrix, most_confused, plot_confusion, predict_labels
-from tinyalex.experiments.kernels import kernel_tiles, mosaic, plot_kernels, plot_model_kernels
+from tinyalex.experiments.kernels import (init_correlation, kernel_statistics, kernel_tiles, model_kernel_statistics,
+                                         mosaic, plane_correlation, plot_kernels, plot_model_kernels, tower_summary)
+from tinyalex.models import AlexNet, alexnet_small
 from tinyalex.experiments.neighbours import dataset_features, hidden_features, nearest_neighbours
 from tinyalex.training import evaluate
 
@@ -107,10 +111,97 @@ def test_figure3_of_a_trained_model_has_one_tile_per_kernel_in_two_towers(traine
         shown = ax.get_images()[0].get_array()
         assert np.allclose(shown, mosaic(tiles[t], columns=3))
         assert shown.shape == (1 + 1 * 6, 1 + 3 * 6, 3)  # 3 tiles of 5x5 in one row
-        assert ax.get_title() == f"tower {t + 1}: kernels {3 * t}-{3 * t + 2}"
+        colour = tower_summary(plane_correlation(weight), 2)[t]
+        assert ax.get_title() == (f"tower {t + 1}: kernels {3 * t}-{3 * t + 2}, colour-plane correlation "
+                                  f"{colour['mean']:.3f} ± {colour['sd']:.3f}")
     path = save_png(fig, tmp_path / "kernels.png")
     assert png_size(path) == expected_size(fig)
     assert len(plot_kernels(weight, towers=1).axes) == 1
+
+
+# --- Figure 3 in numbers --------------------------------------------------------------------
+
+def grey_kernels(rng, n, size=5):
+    """n kernels with the same pattern in R, G and B: colour-agnostic."""
+    return np.repeat(rng.normal(size=(n, 1, size, size)), 3, axis=1)
+
+
+def test_plane_correlation_on_kernels_whose_value_is_known():
+    rng = np.random.default_rng(0)
+    assert np.allclose(plane_correlation(grey_kernels(rng, 4)), 1)
+    scaled = grey_kernels(rng, 2) * np.array([1.0, 2.0, 0.5])[None, :, None, None]
+    assert np.allclose(plane_correlation(scaled), 1)  # a cosine: one pattern at three positive gains is grey
+    independent = rng.normal(size=(300, 3, 11, 11))  # per pair: cosine 0 with sd 1/11
+    values = plane_correlation(independent)
+    assert abs(values.mean()) < 0.02 and 0.03 < values.std() < 0.08  # 0 +- 1/sqrt(3 * 121) per kernel
+    r = rng.normal(size=(5, 5))
+    opponent = np.stack([r, -r, r])[None]  # red and blue against green: cos(R,G) = cos(G,B) = -1, cos(R,B) = 1
+    assert plane_correlation(opponent) == pytest.approx([-1 / 3])
+    by_hand = np.array([[[[1.0, 0]], [[1, 1]], [[0, 1]]]])  # (1, 3, 1, 2): cosines 1/sqrt(2), 0, 1/sqrt(2)
+    assert plane_correlation(by_hand) == pytest.approx([math.sqrt(2) / 3])
+    offset = np.stack([r, r + 1, r])[None]  # a flat green component is colour: not counted as grey
+    assert plane_correlation(offset)[0] < 0.9
+    with pytest.raises(ValueError, match=r"\(C, 3, kh, kw\)"):
+        plane_correlation(independent[:, :2])
+
+
+def test_tower_statistics_tell_a_grey_tower_from_a_colour_tower():
+    rng = np.random.default_rng(1)
+    weight = np.concatenate([grey_kernels(rng, 48, 11), rng.normal(size=(48, 3, 11, 11))])
+    grey, colour = kernel_statistics(weight, towers=2)["plane_correlation"]
+    assert grey["tower"] == 1 and grey["kernels"] == [0, 47] and grey["n"] == 48
+    assert grey["mean"] == pytest.approx(1) and grey["sd"] == pytest.approx(0, abs=1e-12)
+    assert colour["tower"] == 2 and colour["kernels"] == [48, 95] and abs(colour["mean"]) < 0.05
+    values = plane_correlation(weight)
+    assert colour["mean"] == pytest.approx(values[48:].mean())
+    assert colour["sd"] == pytest.approx(values[48:].std(ddof=1))
+    (both,) = kernel_statistics(weight, towers=1)["plane_correlation"]
+    assert both["kernels"] == [0, 95] and both["mean"] == pytest.approx(values.mean())
+    with pytest.raises(ValueError, match="96 kernels cannot be split into 5 towers"):
+        kernel_statistics(weight, towers=5)
+
+
+def test_a_kernel_with_an_all_zero_plane_has_no_value_and_is_left_out():
+    rng = np.random.default_rng(2)
+    weight = grey_kernels(rng, 4)
+    weight[1, 2] = 0
+    values = plane_correlation(weight)
+    assert np.isnan(values[1]) and np.allclose(values[[0, 2, 3]], 1)
+    stats = kernel_statistics(weight, towers=2)
+    assert [t["n"] for t in stats["plane_correlation"]] == [1, 2]
+    assert stats["plane_correlation"][0]["sd"] is None and stats["plane_correlation"][0]["mean"] == pytest.approx(1)
+    assert stats["per_kernel"]["plane_correlation"][1] is None  # JSON has no NaN
+    json.dumps(stats, allow_nan=False)
+
+
+def test_init_correlation_is_the_cosine_of_each_kernel_with_its_start():
+    rng = np.random.default_rng(3)
+    start = rng.normal(size=(4, 3, 5, 5))
+    moved = start.copy()
+    moved[1] *= -2
+    moved[2] = rng.normal(size=(3, 5, 5))
+    moved[3] = start[3] + rng.normal(size=(3, 5, 5))  # cos = |w0|^2 / (|w0| |w0 + e|), about 1/sqrt(2)
+    values = init_correlation(moved, start)
+    assert values[0] == pytest.approx(1) and values[1] == pytest.approx(-1)
+    flat0, flat3 = start[3].ravel(), moved[3].ravel()
+    assert values[3] == pytest.approx(flat0 @ flat3 / np.linalg.norm(flat0) / np.linalg.norm(flat3))
+    assert abs(values[2]) < 0.4
+    with pytest.raises(ValueError, match="initial weights"):
+        init_correlation(moved, start[:2])
+
+
+def test_model_kernel_statistics_compare_conv1_with_the_start_its_config_draws(trained):
+    untrained = alexnet_small(10, input_size=32, width=0.0625, seed=5)
+    stats = model_kernel_statistics(untrained)
+    assert [t["mean"] for t in stats["init_correlation"]] == pytest.approx([1, 1])
+    assert all(abs(t["mean"]) < 0.3 for t in stats["plane_correlation"])  # He's start: unrelated colours
+    model = trained[0]
+    stats = model_kernel_statistics(model)
+    start = AlexNet(**model.config).conv1.weight.data
+    assert not np.array_equal(start, model.conv1.weight.data)  # it trained
+    expected = tower_summary(init_correlation(model.conv1.weight.data, start), 2)
+    assert stats["init_correlation"] == expected and all(t["mean"] < 1 for t in expected)
+    assert stats["plane_correlation"] == tower_summary(plane_correlation(model.conv1.weight.data), 2)
 
 
 # --- Figure 4 -------------------------------------------------------------------------------
@@ -193,6 +284,13 @@ def test_the_figures_command_writes_every_png_from_a_checkpoint(trained, tmp_pat
     assert code == 0
     printed = capsys.readouterr().out
     assert "most confused" in printed
+    saved = json.loads((out / "kernels.json").read_text())
+    assert saved["checkpoint"] == str(checkpoint) and len(saved["per_kernel"]["plane_correlation"]) == 6
+    for colour, start in zip(saved["plane_correlation"], saved["init_correlation"]):
+        first, last = colour["kernels"]
+        assert (f"tower {colour['tower']} (kernels {first}-{last}): colour-plane correlation "
+                f"{colour['mean']:.3f} ± {colour['sd']:.3f}, correlation with the initial weights "
+                f"{start['mean']:.3f} ± {start['sd']:.3f}") in printed
     sizes = {name: png_size(out / f"{name}.png") for name in ("kernels", "neighbours", "confusion")}
     assert sizes["neighbours"] == (round(100 * (1.2 * 5 + 0.3)), round(100 * (1.35 * 3 + 0.5)))
     for name in sizes:

@@ -1,6 +1,6 @@
-"""`tinyalex figures CHECKPOINT`: the paper's Figure 3 (first-layer kernels), Figure 4 (nearest
-neighbours in the last hidden layer) and the confusion matrix of a trained model, as PNGs.
-(Figure 1, ReLU against tanh, comes from `tinyalex ablate`.)"""
+"""`tinyalex figures CHECKPOINT`: the paper's Figure 3 (first-layer kernels) with its numbers per tower
+(printed and in kernels.json), Figure 4 (nearest neighbours in the last hidden layer) and the confusion
+matrix of a trained model, as PNGs. (Figure 1, ReLU against tanh, comes from `tinyalex ablate`.)"""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,7 @@ from tinyalex.backend import DeviceError
 from tinyalex.cli.options import integer
 from tinyalex.data.errors import DataError
 from tinyalex.experiments.figures import write_model_figures
+from tinyalex.experiments.kernels import INIT_CORRELATION, PLANE_CORRELATION, summary_text
 from tinyalex.training import CheckpointError
 
 
@@ -43,6 +44,12 @@ def run(args: argparse.Namespace) -> int:
     print("most confused (true -> predicted: images):")
     for true, predicted, count in result.confused:
         print(f"  {true} -> {predicted}: {count}")
+    print("Figure 3, conv1's kernels per tower (mean ± sd over the tower's kernels):")
+    for colour, start in zip(result.kernels["plane_correlation"], result.kernels["init_correlation"]):
+        first, last = colour["kernels"]
+        print(f"  tower {colour['tower']} (kernels {first}-{last}): colour-plane correlation {summary_text(colour)}, "
+              f"correlation with the initial weights {summary_text(start)}")
+    print(f"  {PLANE_CORRELATION}\n  {INIT_CORRELATION}")
     for name, path in result.paths.items():
         print(f"{name}: {path}")
     return 0
