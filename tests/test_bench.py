@@ -62,8 +62,9 @@ def test_the_twin_has_the_models_input_scale_towers_and_weights():
 
 
 def test_bad_arguments_are_refused(capsys):
-    assert main(["bench", "--batch-size", "0", "--device", "cpu"]) == 2
-    assert "at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["bench", "--batch-size", "0", "--device", "cpu"])
+    assert stop.value.code == 2 and "argument --batch-size: must be a whole number >= 1, got 0" in capsys.readouterr().err
     assert main(["bench", "--batch-size", "16", "--device", "cpu"]) == 2
     assert "--model" in capsys.readouterr().err
 

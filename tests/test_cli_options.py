@@ -66,6 +66,12 @@ BAD = [
     (["ablate", "--momentum", "1"], "--momentum", "0 <= value < 1"),
     (["ablate", "--weight-decay", "-1"], "--weight-decay", "0 <= value"),
     (["ablate", "--workers", "-1"], "--workers", ">= 0"),
+    (["bench", "--batch-size", "64", "0"], "--batch-size", ">= 1"),
+    (["bench", "--rounds", "0"], "--rounds", ">= 1"),
+    (["bench", "--steps", "0"], "--steps/--repeats", ">= 1"),
+    (["bench", "--warmup", "-1"], "--warmup", ">= 0"),
+    (["bench", "--image-size", "0"], "--image-size", ">= 1"),
+    (["bench", "--width", "-0.5"], "--width", "0 < value"),
 ]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from tinyalex.backend import DeviceError, resolve_device
 from tinyalex.bench.configs import DEFAULT_PAIRS
 from tinyalex.bench.networks import MODELS
+from tinyalex.cli.options import integer, number
 
 DEFAULTS = ", ".join(f"{model} at {batch}" for model, batch in DEFAULT_PAIRS)
 
@@ -17,26 +18,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", nargs="+", choices=sorted(MODELS), default=None,
                         help="nets to time: " + "; ".join(f"{k} = {v}" for k, v in MODELS.items())
                         + f" (default: {DEFAULTS})")
-    parser.add_argument("--batch-size", type=int, nargs="+", default=None, metavar="N",
+    parser.add_argument("--batch-size", type=integer(1), nargs="+", default=None, metavar="N",
                         help="batch sizes: alone, it keeps the default configurations with these sizes; "
                         "with --model, every named net at every size")
     parser.add_argument("--compare", choices=["torch"], default=None,
                         help="also time the same network in PyTorch (each framework in its own process) after "
                         "checking that it is the same network, and print the ratios")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=integer(1), default=3,
                         help="rounds of one child process per framework, alternated (default 3)")
-    parser.add_argument("--steps", "--repeats", type=int, default=None, dest="steps",
+    parser.add_argument("--steps", "--repeats", type=integer(1), default=None, dest="steps",
                         help="timed steps per job in each child; the median is taken (default: 10 for small, "
                         "3 for alexnet, 2 at batch 128 and above)")
-    parser.add_argument("--warmup", type=int, default=None,
+    parser.add_argument("--warmup", type=integer(0), default=None,
                         help="untimed steps first in each child (default 2; 1 for alexnet at batch 128 and above)")
     parser.add_argument("--layers", action="store_true",
                         help="also time each layer's forward and backward (first configuration, "
                         "one child per framework)")
     parser.add_argument("--device", choices=["cpu", "gpu", "auto"], default=None,
                         help="default: TINYALEX_DEVICE, else auto")
-    parser.add_argument("--image-size", type=int, default=None, help="input side in pixels (default: the net's own)")
-    parser.add_argument("--width", type=float, default=None,
+    parser.add_argument("--image-size", type=integer(1), default=None, help="input side in pixels (default: the net's own)")
+    parser.add_argument("--width", type=number(0, low_inclusive=False), default=None,
                         help="scale of every layer's channels (default: the net's own)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON")
 
@@ -52,10 +53,6 @@ def run(args: argparse.Namespace) -> int:
         device = resolve_device(args.device)
     except DeviceError as error:
         print(f"tinyalex bench: {error}", file=sys.stderr)
-        return 2
-    if min(args.batch_size or [1]) < 1 or args.rounds < 1 or (args.steps or 1) < 1 or (args.warmup or 0) < 0:
-        print("tinyalex bench: batch sizes, --rounds and --steps must be at least 1, --warmup at least 0",
-              file=sys.stderr)
         return 2
     try:
         configs = select(args.model, args.batch_size, args.steps, args.warmup)

@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"tinyalex train: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
-        print(f"\ntinyalex train: {exc or 'interrupted'}{resume_hint(out)}", file=sys.stderr)
+        print(f"\ntinyalex train: {str(exc) or 'interrupted'}{resume_hint(out)}", file=sys.stderr)
         return 128 + getattr(exc, "signum", signal.SIGINT)
     finally:
         if threading.current_thread() is threading.main_thread():
