@@ -14,8 +14,8 @@ mostly measures a change of signal scale. The controls (experiments.variants):
   with (below): alpha 5 times smaller than printed, and k = 2 or 1.
 * ``lrn_pixels`` makes LRN see alpha * sum(a^2) as on mean-subtracted 0..255 pixels, the scale the
   paper fed (alpha / input_scale^2: see ``experiments.ablation.build_model``); there it is no longer
-  negligible against k (median about 0.6, 95th percentile about 3 in norm1 at initialisation on the
-  shapes set). ``lrn_pixels_gain`` is its gain control; without LRN the net is ``no_lrn`` at any scale.
+  negligible against k (`tinyalex ablate --lrn-range` prints its median and 95th percentile per
+  layer; docs/RESULTS.md gives them for the shapes set). ``lrn_pixels_gain`` is its gain control; without LRN the net is ``no_lrn`` at any scale.
 
 Which of these the paper's claim is about: its 1.4 / 1.2 points compare the paper's net with and
 without its LRN layers (``no_lrn`` against the baseline) on 0..255 pixels with the constants its
@@ -23,7 +23,7 @@ code ran with. Its explanation, though, is normalisation ("lateral inhibition", 
 activities"): that part is the baseline against ``lrn_gain``, and at the paper's input scale
 ``lrn_pixels`` against ``lrn_pixels_gain``. Where alpha * sum(a^2) << k, no resolved difference between
 LRN and its gain control is expected. What the paper's trained net saw is not published; at
-initialisation its N(0, 0.01) weights give small values too (about 0.004 in norm1 of alexnet_small
+initialisation its N(0, 0.01) weights give small values too (see docs/RESULTS.md for alexnet_small
 started the paper's way on 0..255 pixels), so LRN can only have normalised once training had grown the
 activations.
 
