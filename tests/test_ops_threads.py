@@ -105,33 +105,32 @@ def test_a_training_step_is_the_same_in_one_thread_and_in_two(monkeypatch):
 
 @pytest.mark.parametrize("op", ["conv2d", "lrn", "pool", "relu", "linear"])
 def test_many_parts_in_one_thread_or_two_give_the_one_part_results(op, monkeypatch):
-    """Every chunked path against the whole batch at once: a part written over another, or a weight
-    gradient taken from one part only, fails here."""
+    """Every chunked path against the whole batch at once: a part written over another, or a weight or
+    bias gradient taken from one part only, fails here."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal((9, 6, 11, 11))
-    w = rng.standard_normal((8, 3, 3, 3))
-    fc = rng.standard_normal((5, 6 * 11 * 11))
-    gy_rng = np.random.default_rng(2)
+    weights = {"conv2d": (rng.standard_normal((8, 3, 3, 3)), rng.standard_normal(8)),
+               "linear": (rng.standard_normal((5, 6 * 11 * 11)), rng.standard_normal(5))}.get(op, (np.ones(1),))
     functions = {
-        "conv2d": lambda t, p: conv2d(t, p, stride=1, padding=1, groups=2),
+        "conv2d": lambda t, w, b: conv2d(t, w, b, stride=1, padding=1, groups=2),
         "lrn": lambda t, p: local_response_norm(t, alpha=0.5) * p.sum(),
         "pool": lambda t, p: max_pool2d(t, 3, 2, padding=1) * p.sum(),
         "relu": lambda t, p: relu(t) * p.sum(),
-        "linear": lambda t, p: linear(t.reshape(9, -1), p),
+        "linear": lambda t, w, b: linear(t.reshape(9, -1), w, b),
     }
-    weight = {"conv2d": w, "linear": fc}.get(op, np.ones(1))
     gy = None
     results = {}
     for count, chunk in (("1", 2**40), ("1", 2000), ("2", 2000)):  # one part; 9 parts; 9 parts on two threads
         monkeypatch.setenv("TINYALEX_THREADS", count)
         for module in (conv_module, lrn_module, pool_module, relu_module):
             monkeypatch.setattr(module, "CHUNK_BYTES", chunk)
-        t, p = Tensor(x, requires_grad=True), Tensor(weight, requires_grad=True)
-        y = functions[op](t, p)
-        gy = gy_rng.standard_normal(y.shape) if gy is None else gy
+        t, params = Tensor(x, requires_grad=True), [Tensor(w, requires_grad=True) for w in weights]
+        y = functions[op](t, *params)
+        gy = np.random.default_rng(2).standard_normal(y.shape) if gy is None else gy
         y.backward(gy)
-        results[count, chunk] = (y.data, t.grad, p.grad)
+        results[count, chunk] = [y.data, t.grad] + [p.grad for p in params]
     one_part = results["1", 2**40]
     for key in (("1", 2000), ("2", 2000)):
-        for got, expected, what in zip(results[key], one_part, ("output", "input gradient", "weight gradient")):
+        for got, expected, what in zip(results[key], one_part, ("output", "input gradient", "weight gradient",
+                                                                 "bias gradient")):
             np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, err_msg=f"{what}, {key}")

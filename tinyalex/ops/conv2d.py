@@ -85,12 +85,16 @@ class Conv2d(Function):
         gx = xp.empty(x.shape, dtype=x.dtype) if self.needs_input_grad[0] else None
 
         def backward_part(part: slice) -> Any:
-            """This part's share of dL/dW as (G, O/G, KH*KW*Cg) (None if not needed); writes its rows of dL/dx."""
+            """This part's shares of dL/dW as (G, O/G, KH*KW*Cg) and of dL/db (None where not needed); writes its
+            rows of dL/dx."""
             m = part.stop - part.start
             gy_rows = workspace.take((g, o // g, m * oh * ow), gy.dtype, gy)  # dL/dY[g] as (O/G, pixels)
             gy_rows.reshape(o, m, oh, ow)[...] = gy[part].transpose(1, 0, 2, 3)
             col = im2col_nhwc(x[part], (kh, kw), self.stride, self.pad, g)
-            gw_part = None
+            gw_part = gb_part = None
+            if len(self.needs_input_grad) == 3 and self.needs_input_grad[2]:
+                # dL/db = sum of dL/dY over the images and the pixels, here while the part is in the cache
+                gb_part = gy_rows.sum(axis=2).reshape(o)
             if self.needs_input_grad[1]:
                 # dL/dW[g]^T = dL/dY[g] @ col[g], summed over the part's pixels (the fastest orientation here)
                 gw_part = xp.matmul(gy_rows, col)
@@ -105,18 +109,17 @@ class Conv2d(Function):
                 col2im(gcol_view, (m, *x.shape[1:]), self.stride, self.pad, out=gx[part])
                 workspace.give_back(gcol)
             workspace.give_back(col, gy_rows)
-            return gw_part
+            return gw_part, gb_part
 
-        shares = threads.run_parts(backward_part, parts, x)
+        # the parts' shares are summed in the parts' order, whichever thread finished first
+        gw_shares, gb_shares = zip(*threads.run_parts(backward_part, parts, x))
         gw = None
         if self.needs_input_grad[1]:
-            # the parts' shares summed in the parts' order, whichever thread finished first
-            gw_rows = sum(shares[1:], shares[0])  # (G, O/G, KH*KW*Cg)
+            gw_rows = sum(gw_shares[1:], gw_shares[0])  # (G, O/G, KH*KW*Cg)
             gw = gw_rows.reshape(g, o // g, kh, kw, cg).transpose(0, 1, 4, 2, 3).reshape(w.shape)
         if len(self.needs_input_grad) == 2:
             return gx, gw
-        # dL/db = sum of dL/dY over the batch and the pixels
-        return gx, gw, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
+        return gx, gw, sum(gb_shares[1:], gb_shares[0]) if self.needs_input_grad[2] else None
 
 
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, groups: int = 1) -> Tensor:
