@@ -7,6 +7,7 @@ imports and settings, which must stay quick); a check cell may use nothing else.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 import sys
@@ -62,16 +63,32 @@ def checked(check_cell: sources.Cell) -> int:
     return len(sources.CHECK_CALL.findall(check_cell.text))
 
 
-def run(path: Path, variant: str = "solution", mistake: tuple[str, str, str] | None = None) -> str:
+def run(path: Path, variant: str = "solution", mistake: tuple[str, str, str] | None = None,
+        seed: int | None = None, trials: int | None = None) -> str:
     """What every check of a lesson prints, with the exercises in `variant`.
 
     `mistake` = (function, old, new) replaces `old` by `new` in the solution of the exercise cell that
-    defines `function` (it must occur exactly once there).
+    defines `function` (it must occur exactly once there). `seed` and `trials` are handed to every check()
+    call, as check(..., seed=seed, trials=trials): the same cases on every run, however the cells call it.
     """
+    return execute(path, variant, mistake, seed, trials)[1]
+
+
+def names(path: Path) -> dict:
+    """Everything the lesson's first cell, exercises (solved) and check cells define: the case generators, say."""
+    return execute(path, "solution")[0]
+
+
+def execute(path: Path, variant: str = "solution", mistake: tuple[str, str, str] | None = None,
+            seed: int | None = None, trials: int | None = None) -> tuple[dict, str]:
+    """(the names defined, what was printed) of run()."""
     namespace: dict = {}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(prelude(path), namespace)
+        fixed = {key: value for key, value in (("seed", seed), ("trials", trials)) if value is not None}
+        if fixed:
+            namespace["check"] = functools.partial(namespace["check"], **fixed)
         for exercise, check_cell in exercises(path):
             code = sources.code(exercise, variant)
             if mistake and mistake[0] in functions(exercise):
@@ -82,7 +99,7 @@ def run(path: Path, variant: str = "solution", mistake: tuple[str, str, str] | N
                 code = code.replace(mistake[1], mistake[2])
             exec(code, namespace)
             exec(check_cell.text, namespace)
-    return printed.getvalue()
+    return namespace, printed.getvalue()
 
 
 def verdicts(printed: str) -> list[tuple[str, str]]:

@@ -2,9 +2,11 @@
 
 - Every lesson has graded exercises (two at least, 26 in all), each followed by a check cell.
 - The checks pass on the solutions, say "not done yet" on the stubs, and fail on a plausible wrong answer
-  of each exercise (WRONG below); these run the exercise and check cells in this process, in seconds.
-- The student notebooks, as shipped, run top to bottom without an error and never say PASS; the solution
-  versions, executed the same way, pass every check.
+  of each exercise (WRONG below) on the single case of each of 30 fixed seeds; the case generators never
+  draw a case where such a wrong answer equals the right one (CASE_RULES). These run the exercise and check
+  cells in this process, in seconds.
+- The student notebooks, as shipped, run top to bottom without an error, in under a minute (as
+  lessons/README.md says), and never say PASS; the solution versions, executed the same way, pass every check.
 - The text quotes numbers only through fields filled in from the notebook's own recorded output
   (lessons/facts.py), the qualitative claims around them hold (CLAIMS), "Expected" outputs appear, and the
   numbers that do not depend on the machine come out the same when the notebook runs again.
@@ -43,6 +45,7 @@ MAX_BYTES = 300_000
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])(/work|/root|/home|/tmp|/Users|/private|/var/folders|[A-Za-z]:\\\\?Users)\b")
 LESSONS_WITH_DATA = ("05", "09", "11", "12")  # a DATA switch in the first code cell
 LESSONS_WITH_GPU = ("01", "04", "06")  # show lessons/saved/gpu.json when it is there
+WRONG_SEEDS = range(30)  # each wrong answer must FAIL on the single case drawn from each of these seeds
 
 
 def load_build():
@@ -256,8 +259,51 @@ def wrong_answers():
 
 @pytest.mark.parametrize("source, name, old, new", wrong_answers())
 def test_each_check_fails_on_a_plausible_wrong_answer(source, name, old, new):
-    said = [v for v, f in lesson_cells.verdicts(lesson_cells.run(source, "solution", (name, old, new))) if f == name]
-    assert said and "FAIL" in said, f"{name} with {new!r} in place of {old!r}: {said}"
+    """On every one of WRONG_SEEDS' cases, one case per check: a case generator that sometimes draws a case where
+    the wrong answer equals the right one (one channel per group, top == left) fails here, not in a student's hands."""
+    passed = []
+    for seed in WRONG_SEEDS:
+        printed = lesson_cells.run(source, "solution", (name, old, new), seed=seed, trials=1)
+        said = [v for v, f in lesson_cells.verdicts(printed) if f == name]
+        assert said, f"{name}: its check printed nothing with seed {seed}"
+        if "FAIL" not in said:
+            passed.append(seed)
+    assert not passed, f"{name} with {new!r} in place of {old!r} is not caught by the case of seed(s) {passed}"
+
+
+def lowest_highest_and_one_more(case) -> tuple[float, float, float]:
+    """The top-k error of a scores case taken from the k lowest scores, the k highest, and the k + 1 highest."""
+    ranked, labels, k = np.argsort(case["scores"], axis=1), case["labels"][:, None], case["k"]
+    return tuple(float(np.mean(~(ranked[:, part] == labels).any(axis=1))) for part in
+                 (slice(None, k), slice(-k, None), slice(-k - 1, None)))
+
+
+# What each case generator must draw every time, so that a wrong answer of WRONG cannot equal the right one:
+# (lesson, generator, what, holds(case)).
+CASE_RULES = [
+    ("04", "conv_case", "windows overlap along an axis (adding and overwriting in col2im differ)",
+     lambda c: c["stride"] < max(c["w"].shape[2:])),
+    ("04", "conv_case", "non-square kernels (u and v cannot be swapped unnoticed)", lambda c: c["w"].shape[2] != c["w"].shape[3]),
+    ("04", "conv_case", "at least two outputs along each axis (a stride forgotten shows)", lambda c: min(c["g"].shape[2:]) >= 2),
+    ("05", "unit_case", "exact zeros with a non-zero upstream gradient (ReLU's derivative at 0)",
+     lambda c: (c["x"] == 0).any() and (c["gy"][c["x"] == 0] != 0).all()),
+    ("09", "crop_case", "top and left differ (swapping them shows)", lambda c: c["top"] != c["left"]),
+    ("09", "ten_crop_case", "odd margins (the centre rounded up shows)", lambda c: (c["image"].shape[0] - c["crop"]) % 2 == 1),
+    ("11", "scores_case", "the k lowest, the k highest and the k + 1 highest give three different errors",
+     lambda c: len(set(lowest_highest_and_one_more(c))) == 3),
+    ("13", "grouped_case", "at least two input channels per group (interleaved channels show)",
+     lambda c: c["x"].shape[1] // c["groups"] >= 2),
+]
+
+
+@pytest.mark.parametrize("prefix, generator, what, holds", [pytest.param(*rule, id=f"{rule[1]}: {rule[2].split(' (')[0]}") for rule in CASE_RULES])
+def test_case_generators_never_draw_a_case_where_a_wrong_answer_is_right(prefix, generator, what, holds):
+    """Over many more draws than test_each_check_fails_on_a_plausible_wrong_answer can afford: a draw one case
+    in 200 makes degenerate is caught here."""
+    cases = lesson_cells.names(next(s for s in SOURCES if s.name.startswith(prefix)))[generator]
+    rng = np.random.default_rng(0)
+    bad = [i for i in range(2000) if not holds(cases(rng))]
+    assert not bad, f"lesson {prefix}: {generator} drew {len(bad)} of 2000 cases without {what}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -158,10 +158,12 @@ def im2col(x, kh, kw, stride, pad):
 
 # %%
 def conv_case(rng):
-    """A random convolution: input, filters and upstream gradient, non-square, strided and padded."""
+    """A random convolution: input, filters and upstream gradient, non-square, strided and padded, its windows
+    overlapping along at least one axis (the stride below the larger kernel side), so that pixels shared by two
+    windows are tested."""
     n, c, o = rng.integers(2, 4, size=3)
     kh, kw = rng.choice([2, 3, 4, 5], size=2, replace=False)
-    stride, pad = int(rng.integers(2, 4)), int(rng.integers(1, 3))
+    stride, pad = int(rng.integers(2, min(4, max(kh, kw)))), int(rng.integers(1, 3))
     h, w = rng.integers(kh + 3, 12), rng.integers(kw + 3, 12)
     oh, ow = library.output_size(h, kh, stride, pad), library.output_size(w, kw, stride, pad)
     return dict(x=rng.standard_normal((n, c, h, w)), w=rng.standard_normal((o, c, kh, kw)),

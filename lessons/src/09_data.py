@@ -154,10 +154,12 @@ def crop_and_flip(image, top, left, crop, flip):
 
 # %%
 def crop_case(rng):
+    """A random image and crop, with top and left different (were they equal, swapping them would go unnoticed)."""
     h, w = rng.integers(9, 16, size=2)
     crop = int(rng.integers(4, min(h, w) - 2))
-    return dict(image=rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8), top=int(rng.integers(1, h - crop + 1)),
-                left=int(rng.integers(1, w - crop + 1)), crop=crop, flip=True)
+    top = int(rng.integers(1, h - crop + 1))
+    left = int(rng.choice([i for i in range(1, w - crop + 1) if i != top]))
+    return dict(image=rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8), top=top, left=left, crop=crop, flip=True)
 
 def crop_reference(image, top, left, crop, flip):
     return augment.crop_flip(image[None], np.array([top]), np.array([left]), np.array([flip]), crop)[0]

@@ -267,8 +267,19 @@ def top_k_error(scores, labels, k):
     ### END SOLUTION
 
 # %%
-check(top_k_error, lambda scores, labels, k: topk_wrong(scores, labels, k) / len(labels),
-      cases=lambda rng: dict(scores=rng.standard_normal((50, 10)), labels=rng.integers(0, 10, size=50), k=int(rng.integers(2, 6))))
+def scores_case(rng):
+    """50 rows of scores over 10 classes and k from 2 to 5, where the true label is among the k highest in 30 rows
+    and is the (k + 1)-th highest in one: so the k lowest scores (wrong in those 30 rows) give an error above one
+    half, the k highest one below, and k + 1 of them one row fewer wrong."""
+    scores, k = rng.standard_normal((50, 10)), int(rng.integers(2, 6))
+    ranked = np.argsort(scores, axis=1)[:, ::-1]                # classes from the highest score down
+    labels = rng.integers(0, 10, size=50)
+    labels[:30] = ranked[np.arange(30), rng.integers(0, k, size=30)]
+    labels[30] = ranked[30, k]
+    order = rng.permutation(50)
+    return dict(scores=scores[order], labels=labels[order], k=k)
+
+check(top_k_error, lambda scores, labels, k: topk_wrong(scores, labels, k) / len(labels), cases=scores_case)
 
 # %%
 epochs = [r["epoch"] for r in history]

@@ -124,8 +124,10 @@ def grouped_conv(x, w, b, groups, pad):
 
 # %%
 def grouped_case(rng):
+    """Two to four groups of 2 or 3 input channels each (with one channel per group, every groups-th channel is
+    the same as a group's block, and a mix-up of the two would pass)."""
     groups = int(rng.choice([2, 3, 4]))
-    c, o = groups * int(rng.integers(1, 4)), groups * int(rng.integers(1, 4))
+    c, o = groups * int(rng.integers(2, 4)), groups * int(rng.integers(1, 4))
     return dict(x=rng.standard_normal((2, c, 7, 6)), w=rng.standard_normal((o, c // groups, 3, 3)), b=rng.standard_normal(o),
                 groups=groups, pad=int(rng.integers(0, 2)))
 
