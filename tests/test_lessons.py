@@ -10,7 +10,8 @@
 - The text quotes numbers only through fields filled in from the notebook's own recorded output
   (lessons/facts.py), the qualitative claims around them hold (CLAIMS), "Expected" outputs appear, and the
   numbers that do not depend on the machine come out the same when the notebook runs again.
-- The switch to the student's own ImageNet-layout folder (DATA) works, and lessons/gpu_outputs.py runs (on
+- The switch to the student's own data (DATA) works, on an ImageNet-layout folder and on a set written by
+  `tinyalex prepare`, and shows class names; lessons/gpu_outputs.py runs (on
   the CPU here) and writes what lessons 1, 4 and 6 read.
 - Each notebook matches its source, is listed in lessons/README.md, and its committed outputs are complete,
   small and hold no absolute paths or machine names.
@@ -58,6 +59,7 @@ def load_build():
 build = load_build()
 import facts  # noqa: E402  (lessons/facts.py, on the path since build.py put it there)
 import gpu_outputs  # noqa: E402
+import lesson_data  # noqa: E402  (lessons/lesson_data.py)
 
 SOURCES = build.sources_in_order()
 NOTEBOOKS = [build.notebook_path(s) for s in SOURCES]
@@ -451,18 +453,51 @@ def imagenet_folder(root: Path) -> Path:
     return root
 
 
+def prepared_folder(root: Path, size: int = 73) -> Path:
+    """The tiny ImageNet-layout folder as `tinyalex prepare SRC --out ROOT --size SIZE` writes it (meta.json and all)."""
+    from tinyalex.data.prepare import prepare
+
+    prepare(imagenet_folder(root.with_name(root.name + "-source")), root, size=size, progress=False)
+    return root
+
+
+@pytest.mark.parametrize("kind", ["imagenet-layout", "prepared"])
 @pytest.mark.parametrize("prefix", LESSONS_WITH_DATA)
-def test_the_data_switch_trains_on_an_imagenet_layout_folder(prefix, tmp_path, data_dir):
-    folder = imagenet_folder(tmp_path / "my-subset")
+def test_the_data_switch_trains_on_an_imagenet_layout_folder_or_a_prepared_set(prefix, kind, tmp_path):
+    """DATA set to a raw folder (prepared into the cache) or to a set `tinyalex prepare` wrote at 73 pixels:
+    lessons 9, 11 and 12 open that one where it is, and lesson 5 rescales it to its 16 pixels in memory."""
+    folder = imagenet_folder(tmp_path / "my-subset") if kind == "imagenet-layout" else prepared_folder(tmp_path / "my-set")
     source = next(s for s in SOURCES if s.name.startswith(prefix))
     nb = build.build(source, "student")
     first = next(c for c in nb.cells if c.cell_type == "code")
     assert re.search(r"^DATA = None\b", first.source, re.MULTILINE), f"{source.stem}: no `DATA = None` switch in its first cell"
     first.source = re.sub(r"^DATA = None\b", f"DATA = {str(folder)!r}", first.source, flags=re.MULTILINE)
-    build.execute(nb, tmp_path / "cache", timeout=NOTEBOOK_SECONDS)  # a cache folder that does not exist yet
+    cache = tmp_path / "cache"  # a cache folder that does not exist yet
+    build.execute(nb, cache, timeout=NOTEBOOK_SECONDS)
     assert not stderr_of(nb), f"{source.stem} with DATA wrote to stderr: {stderr_of(nb)}"
-    if prefix in ("09", "12"):  # the folder has no names file: WordNet ids, or the library's name for the first
-        assert re.search(r"n01440764|tench", text_of(code_outputs(nb))), "the class names are not shown"
+    if prefix in ("09", "12"):  # no names file: the names from the ILSVRC-2012 table tinyalex ships
+        assert "tench" in text_of(code_outputs(nb)), "the class names are not shown (n01440764 is the tench)"
+    if kind == "prepared":
+        assert not list(cache.glob("*/meta.json")), f"a prepared set was prepared again: {list(cache.glob('*/meta.json'))}"
+
+
+def test_lesson_data_opens_a_prepared_set_where_it_is_and_rescales_one_of_another_size(tmp_path):
+    from tinyalex.data.stats import image_statistics, principal_components
+
+    folder = prepared_folder(tmp_path / "set-96", size=96)
+    same = lesson_data.open_splits(folder, 96, "unused-{name}")
+    assert [d.root for d in same] == [folder, folder] and same[0].images.shape[1:] == (96, 96, 3)
+    train, val = lesson_data.open_splits(folder, 40, "unused-{name}")
+    assert train.images.shape == (36, 40, 40, 3) and val.images.shape == (12, 40, 40, 3) and train.images.dtype == np.uint8
+    assert list(train.labels) == list(same[0].labels) and train.class_names[0].startswith("tench")
+    mean, cov = image_statistics(train.images)
+    assert np.allclose(train.mean, mean) and np.allclose(train.eigvals, principal_components(cov)[0])
+    assert val.mean is train.mean  # the training set's statistics, as prepare gives the validation split
+    images, labels = train.load_batch(np.array([5, 0]))
+    assert np.array_equal(images, train.images[[5, 0]]) and list(labels) == [train.labels[5], train.labels[0]]
+    originals = lesson_data.training_files(folder)
+    assert len(originals) == 36 and all(path.is_file() for path, _ in originals)
+    assert {wnid for _, wnid in originals} == {"n01440764", "n02102040", "n03000684"}
 
 
 def test_gpu_outputs_are_read_from_a_file_and_absent_without_one(tmp_path, monkeypatch):

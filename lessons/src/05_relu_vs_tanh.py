@@ -22,9 +22,8 @@
 
 # %%
 DEVICE = "cpu"  # "gpu" runs the training on CuPy
-DATA = None     # None: the embedded shapes; or a folder in the ImageNet layout (train/<class>/*.JPEG, val/...)
-
-from pathlib import Path
+DATA = None     # None: the embedded shapes; or an ImageNet-layout folder (train/<class>/*.JPEG, val/...), or a
+                # folder written by `tinyalex prepare`
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -32,11 +31,9 @@ import numpy as np
 import facts
 import tinyalex
 from grading import check
+from lesson_data import open_splits
 from tinyalex import functional as F
 from tinyalex import nn
-from tinyalex.data.dataset import PreparedDataset
-from tinyalex.data.prepare import prepare
-from tinyalex.data.synthetic import default_root, ensure_default_dataset
 from tinyalex.optim import MomentumSGD
 
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5)})
@@ -135,10 +132,7 @@ plt.show()
 # effect we are after is in the units, not in the connectivity.
 
 # %%
-source = Path(DATA) if DATA else ensure_default_dataset(train_per_class=100, val_per_class=20, progress=False)
-prepared = Path(default_root()) / f"lesson05-{source.name}-16"
-prepare(source, prepared, size=16, progress=False)
-train_set = PreparedDataset(prepared, "train")
+[train_set] = open_splits(DATA, 16, "lesson05-{name}-16", splits=("train",))   # 16 x 16 squares (lessons/lesson_data.py)
 x_raw = np.asarray(train_set.images, dtype=np.float32).transpose(0, 3, 1, 2)     # (1000, 3, 16, 16), 0..255
 x_paper = x_raw - x_raw.mean(axis=0)                                             # minus the mean image
 labels = train_set.labels

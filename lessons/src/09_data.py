@@ -17,11 +17,12 @@
 #
 # The lesson runs on the embedded data set of drawn shapes (generated on first use into `$TINYALEX_DATA`, a few
 # seconds), at a reduced size: images of 73 pixels and crops of 64, the paper's $256:224$ ratio. Set `DATA` to an
-# ImageNet-layout folder (`train/<wnid>/*.JPEG`, `val/...`) to look at real photographs instead, and `SIZE, CROP =
-# 256, 224` for the paper's sizes.
+# ImageNet-layout folder (`train/<wnid>/*.JPEG`, `val/...`) or to a set written by `tinyalex prepare` to look at real
+# photographs instead, and `SIZE, CROP = 256, 224` for the paper's sizes.
 
 # %%
-DATA = None             # None: the embedded shapes; or a folder with train/<class>/*.JPEG and val/<class>/...
+DATA = None             # None: the embedded shapes; or a folder with train/<class>/*.JPEG and val/<class>/..., or
+                        # a folder written by `tinyalex prepare`
 SIZE, CROP = 73, 64     # the paper: 256, 224
 
 from pathlib import Path
@@ -32,13 +33,10 @@ from PIL import Image
 
 import facts
 from grading import check
+from lesson_data import open_splits, training_files
 from tinyalex.data import augment
-from tinyalex.data.dataset import PreparedDataset
 from tinyalex.data.decode import load_rgb_square
-from tinyalex.data.layouts import find_split
 from tinyalex.data.loader import DataLoader
-from tinyalex.data.prepare import prepare
-from tinyalex.data.synthetic import default_root, ensure_default_dataset
 
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5)})
 # photographs: JPEG keeps the notebook small
@@ -47,8 +45,7 @@ rng = np.random.default_rng(0)
 PHOTOS = sorted(Path("photos").glob("*.jpg"))           # four public-domain photos, see photos/README.md
 
 # %%
-source = Path(DATA) if DATA else ensure_default_dataset(train_per_class=100, val_per_class=20, progress=False)
-listing = find_split(source, "train")                     # [(path, class id), ...]
+listing = training_files(DATA)                            # [(path, class id), ...] of the original images
 classes = sorted({wnid for _, wnid in listing})
 print(f"{len(listing)} training images in {len(classes)} classes: {', '.join(classes)}")
 
@@ -75,8 +72,11 @@ def show_grid(images, titles=None, cols=8, size=1.4):
 # %%
 firsts = [next(path for path, wnid in listing if wnid == c) for c in classes[:8]]
 originals = [np.asarray(Image.open(p).convert("RGB")) for p in firsts]
-show_grid(originals, [f"{o.shape[1]}x{o.shape[0]}" for o in originals])
-show_grid([load_rgb_square(p, SIZE) for p in firsts], [f"{SIZE}x{SIZE}" for _ in firsts])
+if firsts:
+    show_grid(originals, [f"{o.shape[1]}x{o.shape[0]}" for o in originals])
+    show_grid([load_rgb_square(p, SIZE) for p in firsts], [f"{SIZE}x{SIZE}" for _ in firsts])
+else:
+    print("the original images of this prepared set are no longer where it was prepared from")
 
 # %% [markdown]
 # The same images fill their squares differently: a wide image loses its left and right ends, a tall one its top
@@ -93,14 +93,15 @@ show_grid(photos + [load_rgb_square(p, 256) for p in PHOTOS],
 # The three wide photos lose a sixth of their width at each side (the cat the outer edges of its ears); the square
 # astronaut is only rescaled. The paper did nothing more to the pixels: no whitening, no per-image normalisation.
 #
-# `tinyalex prepare` (here called from Python) does this once for the whole set and stores the squares in one
-# memory-mappable array, together with the training set's mean image and the RGB covariance that fancy PCA needs.
+# `tinyalex prepare` (here called from Python, by `open_splits` in `lessons/lesson_data.py`) does this once for the
+# whole set and stores the squares in one memory-mappable array, together with the training set's mean image and the
+# RGB covariance that fancy PCA needs. A set you prepared yourself is opened as it is (rescaled in memory if its
+# images are not `SIZE` pixels).
 
 # %%
-prepared = Path(default_root()) / f"lesson09-{source.name}-{SIZE}"
-prepare(source, prepared, size=SIZE, progress=False)
-train = PreparedDataset(prepared, "train")
+[train] = open_splits(DATA, SIZE, f"lesson09-{{name}}-{SIZE}", splits=("train",))
 print("images:", train.images.shape, train.images.dtype, "| labels:", train.labels.shape, "| classes:", len(train.class_names))
+print("class names:", ", ".join(name.split(",")[0] for name in train.class_names))
 
 # %% [markdown]
 # ## 2. The mean image

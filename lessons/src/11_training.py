@@ -17,7 +17,8 @@
 
 # %%
 DEVICE = "cpu"  # "gpu" trains on CuPy
-DATA = None     # None: the embedded shapes; or a folder in the ImageNet layout (train/<class>/*.JPEG, val/...)
+DATA = None     # None: the embedded shapes; or an ImageNet-layout folder (train/<class>/*.JPEG, val/...), or a
+                # folder written by `tinyalex prepare`
 
 from pathlib import Path
 
@@ -27,13 +28,11 @@ import numpy as np
 import facts
 import tinyalex
 from grading import check
+from lesson_data import open_splits
 from tinyalex import nn
 from tinyalex.data.augment import center_crop
 from tinyalex.data.decode import load_rgb_square
-from tinyalex.data.dataset import PreparedDataset
 from tinyalex.data.loader import DataLoader
-from tinyalex.data.prepare import prepare
-from tinyalex.data.synthetic import default_root, ensure_default_dataset
 from tinyalex.models import AlexNet, alexnet_small
 from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
 from tinyalex.training import fit
@@ -133,10 +132,7 @@ plt.show()
 def small_net(**changes):
     return alexnet_small(conv1_kernel=11, conv1_stride=4, conv1_padding=2, seed=0, **changes)
 
-source = Path(DATA) if DATA else ensure_default_dataset(train_per_class=100, val_per_class=20, progress=False)
-prepared = Path(default_root()) / f"{source.name}-prepared-73"
-prepare(source, prepared, size=73, progress=False)
-train_set, val_set = PreparedDataset(prepared, "train"), PreparedDataset(prepared, "val")
+train_set, val_set = open_splits(DATA, 73, "{name}-prepared-73")   # 73 x 73 squares (lessons/lesson_data.py)
 x, _ = next(iter(DataLoader(train_set, 64, train=False, crop=64, workers=0)))   # 64 images, minus the mean
 
 def signal(model, x):

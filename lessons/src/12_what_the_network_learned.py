@@ -20,7 +20,8 @@
 
 # %%
 DEVICE = "cpu"  # "gpu" trains on CuPy
-DATA = None     # None: the embedded shapes; or a folder in the ImageNet layout (train/<class>/*.JPEG, val/...)
+DATA = None     # None: the embedded shapes; or an ImageNet-layout folder (train/<class>/*.JPEG, val/...), or a
+                # folder written by `tinyalex prepare`
 EPOCHS = 6
 
 from pathlib import Path
@@ -31,13 +32,11 @@ import numpy as np
 import facts
 import tinyalex
 from grading import check
+from lesson_data import open_splits
 from tinyalex import functional as F
 from tinyalex.data.augment import center_crop
-from tinyalex.data.dataset import PreparedDataset
 from tinyalex.data.loader import DataLoader
-from tinyalex.data.prepare import prepare
 from tinyalex.data.decode import load_rgb_square
-from tinyalex.data.synthetic import default_root, ensure_default_dataset
 from tinyalex.experiments.kernels import kernel_tiles, mosaic
 from tinyalex.experiments.neighbours import nearest_neighbours
 from tinyalex.models import alexnet_small
@@ -58,10 +57,7 @@ plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5)})
 # paper's momentum and weight decay on 1,000 images of the embedded shapes (lesson 11 explains each choice).
 
 # %%
-source = Path(DATA) if DATA else ensure_default_dataset(train_per_class=100, val_per_class=20, progress=False)
-prepared = Path(default_root()) / f"{source.name}-prepared-73"
-prepare(source, prepared, size=73, progress=False)
-train_set, val_set = PreparedDataset(prepared, "train"), PreparedDataset(prepared, "val")
+train_set, val_set = open_splits(DATA, 73, "{name}-prepared-73")   # 73 x 73 squares (lessons/lesson_data.py)
 classes = [name.split(",")[0] for name in train_set.class_names]
 model = alexnet_small(len(classes), conv1_kernel=11, conv1_stride=4, conv1_padding=2, dropout=0.0, init="he", seed=0)
 initial_kernels = model.conv1.weight.numpy().copy()
