@@ -138,6 +138,16 @@ WRONG = {
                        "for t in range(towers)]\n    return F.local_response_norm(a, size=5, alpha=alpha, beta=0.75, k=2.0).numpy()")],
 }
 
+def photo_sizes() -> str:
+    """'name W x H, ...' of lessons/photos/*.jpg, read from the files."""
+    from PIL import Image
+
+    def size(path):
+        with Image.open(path) as image:
+            return image.size
+    return ", ".join(f"{p.stem} {w} x {h}" for p in sorted((LESSONS / "photos").glob("*.jpg")) for w, h in [size(p)])
+
+
 # Qualitative claims of each lesson's text, checked against the numbers its committed notebook recorded.
 CLAIMS = {
     "02": [("the naive backward gets clipping wrong", lambda v: v["clip_naive"] != v["clip_right"])],
@@ -160,9 +170,15 @@ CLAIMS = {
            ("dropout lowers the test error on draws 2 and 3, about even on draw 1",
             lambda v: all(a < b for a, b in zip(v["test_with"][1:], v["test_without"][1:]))
             and abs(v["test_with"][0] - v["test_without"][0]) < 0.01)],
-    "09": [("brightness dominates the photos", lambda v: v["share_p1"] > 0.5 and v["p1_angle"] < 20)],
+    "09": [("brightness dominates the photos", lambda v: v["share_p1"] > 0.5 and v["p1_angle"] < 20),
+           ("a wide photo's square keeps two thirds of its width",
+            lambda v: abs(v["kept_low"] - 2 / 3) < 0.01 and abs(v["kept_high"] - 2 / 3) < 0.01),
+           ("a wide photo loses a sixth at each side", lambda v: abs(v["cut_low"] - 1 / 6) < 0.01 and abs(v["cut_high"] - 1 / 6) < 0.01),
+           ("three wide photos and one square", lambda v: v["wide"] == 3 and len(v["square"]) == 1),
+           ("the photos' sizes are the files'", lambda v: v["photo_sizes"] == photo_sizes())],
     "11": [("the signal does not survive to fc7", lambda v: v["paper_fc7"] < 0.1 < v["paper_conv1"]),
-           ("the error falls", lambda v: v["last_error"] < v["first_error"])],
+           ("the error falls", lambda v: v["last_error"] < v["first_error"]),
+           ("the scaled pixels are of about unit size", lambda v: 0.5 < v["scaled_std"] < 2 < v["pixel_std"])],
     "12": [("fc7 beats pixels, pixels beat chance", lambda v: v["fc7_error"] < v["pixel_error"] < v["chance"]),
            ("fc7's neighbours beat the classifier", lambda v: v["fc7_error"] < v["error"]),
            ("a lopsided classifier", lambda v: v["favourite_share"] > 0.4)],

@@ -242,9 +242,10 @@ facts.record(measured=True, peak_gflops=rates[peak], peak_n=sizes[peak], largest
 # the rate peaked at {{peak_gflops:.0f}} GFLOP/s at $n = {{peak_n}}$ and was {{largest_gflops:.0f}} GFLOP/s at
 # $n = {{largest_n}}$: what one core of this CPU does. Rerun the cell and the numbers move, by a few percent on an
 # idle machine and by much more on a busy one (this machine is shared): a timing is a measurement, not a constant,
-# which is why the lessons print the machine and the date beside each. A current GPU
-# reaches tens of TFLOP/s (the saved curve above, when there is one), but only for products big enough to fill
-# it, and only if the data is already there. That is why a training loop copies each batch to the GPU once and
+# which is why the lessons print the machine and the date beside each. A current data-centre GPU is quoted at tens
+# of TFLOP/s: NVIDIA's datasheet gives the H100 (SXM) 67 TFLOP/s in FP32 without its tensor cores, a peak figure
+# of the vendor's, not measured here (the saved curve above shows what one GPU did, when there is one). It gets
+# near that only for products big enough to fill it, and only if the data is already there. That is why a training loop copies each batch to the GPU once and
 # keeps the model there.
 #
 # One training step of AlexNet costs about $3 \times 724$ million multiply-adds, $4.3$ GFLOP, per image (forward,

@@ -80,18 +80,25 @@ else:
 
 # %% [markdown]
 # The same images fill their squares differently: a wide image loses its left and right ends, a tall one its top
-# and bottom. Photographs show it better. The four photos in `lessons/photos/` are 384 x 256 or 256 x 256; at the
-# paper's 256 the square of a wide one keeps its middle two thirds:
+# and bottom. Photographs show it better. The four photos in `lessons/photos/` are {{photo_sizes}} (width x
+# height); at the paper's 256 the square of a wide one keeps the middle {{kept_low:.1%}} to {{kept_high:.1%}} of its
+# width, two thirds:
 
 # %%
 photos = [np.asarray(Image.open(p).convert("RGB")) for p in PHOTOS]
 show_grid(photos + [load_rgb_square(p, 256) for p in PHOTOS],
           [f"{p.stem} {o.shape[1]}x{o.shape[0]}" for p, o in zip(PHOTOS, photos)] + ["256x256"] * len(PHOTOS),
           cols=len(PHOTOS), size=2.2)
+widths = [o.shape[1] * 256 / o.shape[0] for o in photos]                 # each width once the height is 256
+wide = [w for w in widths if w > 256]
+facts.record(photo_sizes=", ".join(f"{p.stem} {o.shape[1]} x {o.shape[0]}" for p, o in zip(PHOTOS, photos)),
+             wide=len(wide), square=[p.stem for p, o in zip(PHOTOS, photos) if o.shape[0] == o.shape[1]],
+             kept_low=min(256 / w for w in wide), kept_high=max(256 / w for w in wide),
+             cut_low=min((w - 256) / 2 / w for w in wide), cut_high=max((w - 256) / 2 / w for w in wide))
 
 # %% [markdown]
-# The three wide photos lose a sixth of their width at each side (the cat the outer edges of its ears); the square
-# astronaut is only rescaled. The paper did nothing more to the pixels: no whitening, no per-image normalisation.
+# The {{wide}} wide photos lose {{cut_low:.1%}} to {{cut_high:.1%}} of their width at each side, a sixth (the cat
+# the outer edges of its ears); the square {{square[0]}} is only rescaled. The paper did nothing more to the pixels: no whitening, no per-image normalisation.
 #
 # `tinyalex prepare` (here called from Python, by `open_splits` in `lessons/lesson_data.py`) does this once for the
 # whole set and stores the squares in one memory-mappable array, together with the training set's mean image and the

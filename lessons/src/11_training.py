@@ -181,14 +181,18 @@ facts.record(measured=True, paper_fc7=ratio["fc7"], paper_conv1=ratio["conv1"], 
 # So `alexnet_small` starts differently by default (`init="he"`): weights scaled to the layer sizes, as later practice
 # does (He et al., 2015: standard deviation $\sqrt{2/\text{fan-in}}$ in the layers that read ReLU outputs,
 # $\sqrt{1/\text{fan-in}}$ in conv1 and fc8), biases 0, and the mean-subtracted pixels multiplied by 1/64 in
-# `forward`, so that they are of unit size and the first layer's gradient is not 60 times larger than the rest's.
+# `forward`, so that they are of about unit size: their standard deviation in the batch above is
+# {{pixel_std:.0f}}, {{scaled_std:.2f}} once scaled.
 # Everything else (momentum, weight decay, learning rate 0.01, augmentation) is the paper's. Dropout is left out of
 # this short run: it roughly doubles the number of iterations needed (lesson 8).
 
 # %%
 net = small_net(init="he", dropout=0.0, num_classes=len(train_set.class_names))
+print(f"pixels minus the mean: standard deviation {x.std():.1f}; times input_scale = {net.input_scale:.4f}:"
+      f" {x.std() * net.input_scale:.2f}")
 for name, spread, size in signal(net, x):
     print(f"{name:6s} differs between images by {spread:8.4f}   typical size {size:8.4f}")
+facts.record(pixel_std=float(x.std()), scaled_std=float(x.std() * net.input_scale))
 
 # %% [markdown]
 # Now every layer's output varies with the image about as much as it is large.

@@ -90,7 +90,8 @@ facts.record(measured=True, error=history[-1]["top1_error"], chance=chance, favo
 # The validation error, {{error:.1%}} against {{chance:.0%}} for guessing, hides how lopsided this classifier still
 # is: it answers "{{favourite}}" for {{favourite_share:.0%}} of the validation images, and predicts only
 # {{predicted_classes}} of the {{class_count}} classes at all. Six epochs on 1,000 images take it off the plateau of
-# lesson 11 but no further; a longer `tinyalex train` run spreads its answers over all the classes. Its hidden
+# lesson 11 but no further. Whether more epochs spread its answers over all the classes this notebook does not
+# measure: raise `EPOCHS` in the first cell and count again. Its hidden
 # layers have learned more than its last one shows: classifying by the nearest training image in fc7's space
 # (section 4) gives {{fc7_error:.1%}} error, below the classifier's own {{error:.1%}}.
 
