@@ -13,7 +13,7 @@ after execution the `{{name}}` fields of the Markdown are filled in from them.
 Cells get ids numbered in order and execution leaves no timings in the metadata, so rebuilding
 an unchanged lesson gives the same file (figures and timings aside) and diffs stay small. Notebooks
 execute with lessons/ as the working directory, TINYALEX_DATA pointing at a scratch folder (so the
-generated data set never lands in the repository), on the CPU, with one BLAS thread.
+generated data set never lands in the repository), on the CPU, with one BLAS thread and one op thread.
 
 Usage (from the repository root):
 
@@ -45,9 +45,11 @@ SOURCES = LESSONS / "src"
 KERNEL = "python3"
 TIMEOUT = 240  # seconds a single cell may run before execution is abandoned
 HIDDEN = {"jupyter": {"source_hidden": True}, "tags": ["solution"]}
-# One BLAS thread unless the caller says otherwise: the lessons' arrays are small, and OpenBLAS's
-# threads spin while they wait, which made some lessons five times slower on a busy 2-core machine.
-BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# One BLAS thread and one tinyalex op thread unless the caller says otherwise: the lessons' arrays are small.
+# OpenBLAS's threads spin while they wait, which made some lessons five times slower on a busy 2-core machine;
+# tinyalex's op pool (TINYALEX_THREADS, tinyalex/ops/threads.py) spends more handing out the chunks of a batch of
+# 50 than it saves: lesson 5 took 99 s with its default two threads and 27 s with one on the 2-core machine.
+THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TINYALEX_THREADS")
 FIELD = re.compile(r"\{\{(\w+)(?:\[(\d+)\])?(?::([^}]*))?\}\}")
 
 
@@ -85,7 +87,7 @@ def execute(nb: nbformat.NotebookNode, data_dir: str | os.PathLike, timeout: int
     """Run every cell in a fresh kernel (working directory lessons/), raising on the first error."""
     env = {**os.environ, "TINYALEX_DATA": str(data_dir), "TINYALEX_DEVICE": "cpu",
            "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    for name in BLAS_THREADS:
+    for name in THREADS:
         env.setdefault(name, "1")
     client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL, record_timing=False,
                             resources={"metadata": {"path": str(LESSONS)}})

@@ -420,7 +420,8 @@ ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8)
 plt.show()
 
 # %% [markdown]
-# When this notebook was built ({{date}}, {{machine}}, one BLAS thread), the seven Python loops managed
+# When this notebook was built ({{date}}, {{machine}}, one BLAS thread and one op thread, as `lessons/build.py`
+# runs every lesson), the seven Python loops managed
 # {{loop_rate:.1f}} million multiply-adds per second: each one is several interpreted Python operations. The loop over
 # pixels hands the inner three loops to NumPy and reaches {{pixel_rate:.0f}} million on the larger layer, but
 # still makes $32 \times 32$ small calls. One matrix product after im2col reaches {{product_rate:.0f}} million, and
