@@ -47,8 +47,8 @@ TIMEOUT = 240  # seconds a single cell may run before execution is abandoned
 HIDDEN = {"jupyter": {"source_hidden": True}, "tags": ["solution"]}
 # One BLAS thread and one tinyalex op thread unless the caller says otherwise: the lessons' arrays are small.
 # OpenBLAS's threads spin while they wait, which made some lessons five times slower on a busy 2-core machine;
-# tinyalex's op pool (TINYALEX_THREADS, tinyalex/ops/threads.py) spends more handing out the chunks of a batch of
-# 50 than it saves: lesson 5 took 99 s with its default two threads and 27 s with one on the 2-core machine.
+# and how a batch is cut into parts for tinyalex's op threads (TINYALEX_THREADS, tinyalex/ops/threads.py) changes
+# the rounding of summed gradients, so the recorded numbers are reproduced with the thread count they were made with.
 THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TINYALEX_THREADS")
 FIELD = re.compile(r"\{\{(\w+)(?:\[(\d+)\])?(?::([^}]*))?\}\}")
 

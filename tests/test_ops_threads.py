@@ -46,7 +46,8 @@ def test_one_thread_one_part_or_a_pool_thread_runs_in_the_caller(monkeypatch):
     assert threads.run_parts(work, [1, 2, 3]) == [1, 2, 3]
     monkeypatch.setenv("TINYALEX_THREADS", "2")
     assert threads.run_parts(work, [4]) == [4]
-    assert seen == [caller] * 4
+    assert threads.run_parts(work, [5, 6], nbytes=100) == [5, 6]  # too little work for the pool
+    assert seen == [caller] * 6
     # an op called from inside the pool runs its parts there instead of waiting for the busy pool
     nested = threads.run_parts(lambda i: threads.run_parts(lambda j: (i, j, threading.current_thread().name), [0, 1]),
                                [0, 1])
@@ -77,6 +78,7 @@ def test_openblas_runs_one_thread_inside_the_pool_and_gets_its_count_back(monkey
 
 def test_split_gives_nearly_equal_slices():
     assert threads.split(10, 3) == [slice(0, 3), slice(3, 6), slice(6, 10)]
+    assert threads.split(10, 3, nbytes=1000) == [slice(0, 10)]  # too little work to hand to another thread
     assert threads.split(2, 5) == [slice(0, 1), slice(1, 2)]  # never an empty slice when n > 0
     assert threads.split(0, 4) == [slice(0, 0)]
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tinyalex.ops import workspace
+from tinyalex.ops import threads, workspace
 
 
 def test_a_given_back_buffer_is_lent_again_and_one_in_use_never_is():
@@ -33,6 +33,8 @@ def test_chunks_cover_the_batch_in_order_in_equal_pieces_a_multiple_of_the_threa
     assert [(p.start, p.stop) for p in parts] == [(0, 2), (2, 5), (5, 7), (7, 10)]
     assert workspace.chunks(5, 10**9, like, target=1000) == [slice(i, i + 1) for i in range(5)]  # at least one item
     monkeypatch.setenv("TINYALEX_THREADS", "2")
+    assert workspace.chunks(10, 10, like, target=1000) == [slice(0, 10)]  # 100 bytes: not worth a second thread
+    monkeypatch.setattr(threads, "MIN_SPLIT_BYTES", 0)
     assert [(p.start, p.stop) for p in workspace.chunks(10, 300, like, target=1000)] == [(0, 2), (2, 5), (5, 7), (7, 10)]
     assert [(p.start, p.stop) for p in workspace.chunks(10, 10, like, target=1000)] == [(0, 5), (5, 10)]  # one per thread
     monkeypatch.setenv("TINYALEX_THREADS", "3")

@@ -34,7 +34,7 @@ class Linear(Function):
             if b is not None:
                 y[:, features] += b[features]
 
-        threads.run_parts(forward_block, _blocks(len(w), x), x)
+        threads.run_parts(forward_block, _blocks(len(w), x, w), x)
         return y
 
     def backward(self, gy):
@@ -52,17 +52,17 @@ class Linear(Function):
             gw[features] = gy[:, features].T @ x
 
         if gx is not None:
-            threads.run_parts(input_block, _blocks(x.shape[1], x), x)
+            threads.run_parts(input_block, _blocks(x.shape[1], x, w), x)
         if gw is not None:
-            threads.run_parts(weight_block, _blocks(len(w), x), x)
+            threads.run_parts(weight_block, _blocks(len(w), x, w), x)
         if len(self.needs_input_grad) == 2:
             return gx, gw
         return gx, gw, gy.sum(axis=0) if self.needs_input_grad[2] else None
 
 
-def _blocks(n: int, like: Any) -> list[slice]:
-    """n rows or features as one block per op thread (one block on the GPU)."""
-    return threads.split(n) if get_array_module(like).__name__ == "numpy" else [slice(0, n)]
+def _blocks(n: int, like: Any, w: Any) -> list[slice]:
+    """n rows or features as one block per op thread (one block on the GPU, or for a W under 1 MiB)."""
+    return threads.split(n, nbytes=w.nbytes) if get_array_module(like).__name__ == "numpy" else [slice(0, n)]
 
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:

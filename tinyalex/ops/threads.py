@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+MIN_SPLIT_BYTES = 2**20  # less work than this is not worth handing to another thread (about 50 us a hand-off)
 _local = threading.local()  # marks the pool's own threads, which must not wait on the pool
 _lock = threading.Lock()
 _state: dict[str, Any] = {"pool": None, "threads": 0, "blas": None, "inside": 0, "saved": None}
@@ -91,14 +92,16 @@ def _pool(threads: int) -> ThreadPoolExecutor:
         return _state["pool"]
 
 
-def run_parts(work: Callable[[Any], Any], parts: Sequence[Any], like: Any = None) -> list:
+def run_parts(work: Callable[[Any], Any], parts: Sequence[Any], like: Any = None, nbytes: int | None = None) -> list:
     """[work(part) for part in parts], the parts (slices of a batch, usually) spread over the pool, in order.
 
-    Serial on the GPU (`like` a CuPy array), for a single part, with one thread, and inside
-    the pool itself (an op called from a pool thread must not wait for the pool).
+    Serial on the GPU (`like` a CuPy array), for a single part, with one thread, for less than
+    MIN_SPLIT_BYTES of work (`nbytes`, when given), and inside the pool itself (an op called
+    from a pool thread must not wait for the pool).
     """
     threads = count()
-    if len(parts) < 2 or threads < 2 or getattr(_local, "worker", False) or (
+    small = nbytes is not None and nbytes < MIN_SPLIT_BYTES
+    if len(parts) < 2 or threads < 2 or small or getattr(_local, "worker", False) or (
             like is not None and type(like).__module__.split(".")[0] == "cupy"):
         return [work(part) for part in parts]
     _enter()
@@ -108,8 +111,10 @@ def run_parts(work: Callable[[Any], Any], parts: Sequence[Any], like: Any = None
         _leave()
 
 
-def split(n: int, pieces: int | None = None) -> list[slice]:
-    """n items as `pieces` (default: one per thread) contiguous slices of nearly equal length."""
+def split(n: int, pieces: int | None = None, nbytes: int | None = None) -> list[slice]:
+    """n items as `pieces` (default: one per thread; one if `nbytes` < MIN_SPLIT_BYTES) slices of nearly equal length."""
+    if nbytes is not None and nbytes < MIN_SPLIT_BYTES:
+        pieces = 1
     pieces = max(1, min(n, pieces or count()))
     bounds = [n * i // pieces for i in range(pieces + 1)]
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]

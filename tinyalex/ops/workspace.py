@@ -73,13 +73,15 @@ def chunks(n: int, item_bytes: int, like: Any, target: int) -> list[slice]:
     """A batch of n items in nearly equal pieces of at most about `target` bytes (the whole batch on the GPU).
 
     On the CPU the number of pieces is a multiple of the op threads (`threads.count()`), so
-    that every thread gets as much work.
+    that every thread gets as much work, unless the whole batch is less than
+    `threads.MIN_SPLIT_BYTES` (then handing pieces to other threads costs more than it saves).
     """
     if get_array_module(like) is not np:
         return [slice(0, n)]
-    per_thread = threads.count()
     pieces = -(-n // max(1, target // max(1, item_bytes)))  # at most target // item_bytes items each
-    return threads.split(n, -(-pieces // per_thread) * per_thread)
+    if n * item_bytes >= threads.MIN_SPLIT_BYTES:
+        pieces = -(-pieces // threads.count()) * threads.count()
+    return threads.split(n, pieces)
 
 
 def take(shape: tuple, dtype: Any, like: Any) -> Any:

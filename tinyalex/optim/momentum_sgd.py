@@ -76,7 +76,8 @@ class MomentumSGD:
                     else:
                         parts = [Ellipsis]
                     pieces += [(group, w, v, g, part) for part in parts]
-        threads.run_parts(self._update, pieces, pieces[0][1] if pieces else None)
+        nbytes = sum(w[part].nbytes for _, w, _, _, part in pieces)
+        threads.run_parts(self._update, pieces, pieces[0][1] if pieces else None, nbytes)
 
     @staticmethod
     def _update(piece: tuple) -> None:
