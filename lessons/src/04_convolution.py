@@ -340,7 +340,8 @@ for groups in (1, 2):
 #
 # We time four versions of the same layer: the seven loops of section 1; a loop over output pixels only, each pixel
 # one `np.tensordot` over its window (the inner three loops done by NumPy); im2col and one matrix product
-# (section 3); and tinyalex's `conv2d`, the same im2col and product with its copies and buffers tuned. The
+# (section 3); and tinyalex's `conv2d`, the same im2col and product with the channels innermost in its columns
+# (`im2col_nhwc`: longer contiguous copies), its chunks spread over the cores and its buffers reused. The
 # Python loop is so slow that it gets a smaller layer (one image of $3 \times 16 \times 16$, 8 filters of
 # $5 \times 5$), so we compare rates: multiply-adds per second.
 
