@@ -21,3 +21,13 @@ def test_ci_runs_readme_test_command_verbatim():
     _, test = readme_commands()
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert test in ci_lines
+
+
+def test_the_line_count_of_the_core_is_the_one_stated():
+    import re
+
+    files = [*sorted((ROOT / "tinyalex" / "engine").glob("*.py")), *sorted((ROOT / "tinyalex" / "ops").glob("*.py")),
+             *sorted((ROOT / "tinyalex" / "layers").glob("*.py")), ROOT / "tinyalex" / "gradcheck.py"]
+    lines = sum(len(f.read_text().splitlines()) for f in files)
+    stated = re.search(r"gradient checker together are ([\d,]+) lines", (ROOT / "README.md").read_text().replace("\n", " "))
+    assert stated and int(stated.group(1).replace(",", "")) == lines

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-MIN_SPLIT_BYTES = 2**20  # less work than this is not worth handing to another thread (about 50 us a hand-off)
+MIN_SPLIT_BYTES = 2**20  # less work than this costs more to hand to another thread than it saves
 _local = threading.local()  # marks the pool's own threads, which must not wait on the pool
 _lock = threading.Lock()
 _state: dict[str, Any] = {"pool": None, "threads": 0, "blas": None, "inside": 0, "saved": None}

@@ -1,0 +1,45 @@
+"""The speed tables in README.md and docs/BENCHMARKS.md say what the saved benchmark output says."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAVED = ROOT / "docs" / "bench" / "cpu-2026-12-02.json"  # `tinyalex bench --compare torch --json ...`, as run there
+NETS = {"alexnet_small, 64 px": "small", "paper AlexNet, 224 px": "alexnet"}
+ROW = re.compile(r"^\| (?P<net>[^|]+) \| (?P<job>train|inference) \| (?P<batch>\d+) \| (?P<ours>[\d.]+) \| "
+                 r"(?P<theirs>[\d.]+) \| (?P<ratio>[\d.]+)x \((?P<low>[\d.]+)-(?P<high>[\d.]+)\) \| "
+                 r"(?P<our_peak>\d+) / (?P<their_peak>\d+) \((?P<our_net>\d+) / (?P<their_net>\d+)\) \|$")
+
+
+def speed_rows(path: Path) -> list[dict]:
+    """The rows of the speed table (the one whose header starts '| net | job | batch |')."""
+    return [m.groupdict() for m in map(ROW.match, path.read_text().splitlines()) if m]
+
+
+def img_s(value: float) -> str:
+    """images/s as the tables write them: one decimal below 100, none above."""
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/BENCHMARKS.md"])
+def test_every_row_of_the_speed_table_is_the_saved_measurement(page):
+    saved = json.loads(SAVED.read_text())
+    configs = {(c["model"], c["batch"]): c for c in saved["configs"]}
+    rows = speed_rows(ROOT / page)
+    assert len(rows) == 2 * len(configs)  # training and inference of every configuration measured
+    for row in rows:
+        job = configs[NETS[row["net"]], int(row["batch"])][row["job"]]
+        ours, theirs, ratio = job["tinyalex"], job["torch"], job["ratio"]
+        assert (row["ours"], row["theirs"]) == (img_s(ours["images_per_s"]), img_s(theirs["images_per_s"])), row
+        assert (row["ratio"], row["low"], row["high"]) == tuple(f"{ratio[k]:.2f}" for k in ("median", "min", "max"))
+        assert (row["our_peak"], row["their_peak"], row["our_net"], row["their_net"]) == (
+            f"{ours['peak_mib']:.0f}", f"{theirs['peak_mib']:.0f}", f"{ours['net_mib']:.0f}", f"{theirs['net_mib']:.0f}")
+
+
+def test_the_saved_measurement_ran_each_framework_in_its_own_process_over_rounds():
+    saved = json.loads(SAVED.read_text())
+    assert saved["rounds"] >= 3 and "own process" in saved["method"]
+    assert saved["frameworks"]["torch"]["torch"].startswith("2.13")
+    assert all(len(c[job]["ratio"]["rounds"]) == saved["rounds"] for c in saved["configs"] for job in ("train", "inference"))
