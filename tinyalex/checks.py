@@ -164,6 +164,7 @@ def all_checks(seed: int = 0) -> list[Check]:
         _layer(nn.MaxPool2d(3, 2), distinct(rng, 1, 2, 5, 5)),
         _layer(dropout, r((3, 4)), _fixed_mask_dropout(dropout)),
         _layer(nn.Flatten(), r((2, 2, 1, 3))),
+        _layer(nn.Scale(0.595), r((2, 3, 2, 2))),  # LRN's gain control in the ablations
         _stack(rng),
     ]
 
