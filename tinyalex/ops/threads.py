@@ -25,6 +25,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from tinyalex.backend import get_array_module
+
 MIN_SPLIT_BYTES = 2**20  # less work than this costs more to hand to another thread than it saves
 _local = threading.local()  # marks the pool's own threads, which must not wait on the pool
 _lock = threading.Lock()
@@ -86,6 +88,8 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     """The shared pool, made anew when the thread count changed."""
     with _lock:
         if _state["threads"] != threads:
+            if _state["pool"] is not None:
+                _state["pool"].shutdown(wait=False)  # its threads end once their work is done
             _state["pool"] = ThreadPoolExecutor(threads, thread_name_prefix="tinyalex",
                                                 initializer=setattr, initargs=(_local, "worker", True))
             _state["threads"] = threads
@@ -102,7 +106,7 @@ def run_parts(work: Callable[[Any], Any], parts: Sequence[Any], like: Any = None
     threads = count()
     small = nbytes is not None and nbytes < MIN_SPLIT_BYTES
     if len(parts) < 2 or threads < 2 or small or getattr(_local, "worker", False) or (
-            like is not None and type(like).__module__.split(".")[0] == "cupy"):
+            like is not None and get_array_module(like) is not np):
         return [work(part) for part in parts]
     _enter()
     try:
