@@ -88,7 +88,7 @@ def test_without_threadpoolctl_blas_threads_come_from_openblas_or_are_unknown(mo
     else:
         assert found == [{"library": "NumPy's OpenBLAS (threadpoolctl is not installed)",
                           "threads": threads.blas_threads()}]
-    monkeypatch.setattr(threads, "_openblas", lambda: None)  # NumPy on another BLAS
+    monkeypatch.setitem(threads._state, "blas", ())  # NumPy on another BLAS: no OpenBLAS found
     assert environment.blas_threads().startswith("unknown")
 
 

@@ -58,18 +58,24 @@ def _openblas() -> tuple[Callable, Callable] | None:
     return None
 
 
+def _blas() -> tuple:
+    """_openblas(), looked up once: (get, set) or () (call under _lock)."""
+    if _state["blas"] is None:
+        _state["blas"] = _openblas() or ()
+    return _state["blas"]
+
+
 def blas_threads() -> int | None:
     """OpenBLAS's thread count outside the pool, or None where NumPy uses another BLAS."""
-    blas = _openblas()
+    with _lock:
+        blas = _blas()
     return blas[0]() if blas else None
 
 
 def _enter() -> None:
     """First thread into the pool: hold OpenBLAS to one thread, remembering its count."""
     with _lock:
-        if _state["blas"] is None:
-            _state["blas"] = _openblas() or ()
-        if _state["inside"] == 0 and _state["blas"]:
+        if _state["inside"] == 0 and _blas():
             get, set_ = _state["blas"]
             _state["saved"] = get()
             set_(1)
