@@ -303,12 +303,17 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+def start_train(script, data, out, batch_size, epochs):
+    """`tinyalex train` of alexnet_small in a child running `script`, its output piped, in out's parent folder."""
+    return subprocess.Popen([sys.executable, "-c", script, "train", "--data", str(data), "--out", str(out),
+                             "--model", "small", "--batch-size", str(batch_size), "--epochs", str(epochs), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent)
+
+
 def test_sigterm_mid_epoch_saves_a_resumable_checkpoint_and_prints_the_resume_command(run_dir, tmp_path):
     data, _ = run_dir
     out = tmp_path / "run"
-    child = subprocess.Popen([sys.executable, "-c", ANNOUNCING_TRAIN, "train", "--data", str(data), "--out", str(out),
-                              "--model", "small", "--batch-size", "2", "--epochs", "1", "--quiet"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    child = start_train(ANNOUNCING_TRAIN, data, out, batch_size=2, epochs=1)
     try:
         for line in child.stdout:
             if line.split() == ["step", "0", "2"]:  # three of the fifteen steps of epoch 1 are done
@@ -350,9 +355,7 @@ sys.exit(main(sys.argv[1:]))
 def test_a_second_signal_during_the_save_stops_at_once_and_keeps_the_previous_checkpoint(run_dir, tmp_path, signum):
     data, _ = run_dir
     out = tmp_path / "run"
-    child = subprocess.Popen([sys.executable, "-c", SLOW_SAVE_TRAIN, "train", "--data", str(data), "--out", str(out),
-                              "--model", "small", "--batch-size", "10", "--epochs", "2", "--quiet"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    child = start_train(SLOW_SAVE_TRAIN, data, out, batch_size=10, epochs=2)
     try:
         for line in child.stdout:
             if line.split() == ["step", "1", "0"]:  # epoch 1 is saved; the first step of epoch 2 is done
