@@ -9,6 +9,7 @@ from PIL import Image
 
 from experiments_helpers import shapes_folder, tiny_config
 from tinyalex.cli.main import main
+from tinyalex.data.errors import DataError
 from tinyalex.experiments import (DEFAULT_VARIANTS, VARIANTS, AblationConfig, balanced_indices, balanced_subset,
                                   build_model, epochs_to_error, run_ablation)
 from tinyalex.experiments.report import METRICS
@@ -170,6 +171,23 @@ def test_a_rerun_reuses_finished_runs_adds_seeds_and_refuses_other_settings(abla
     assert (out / "baseline" / "seed0" / "last.npz").stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="other settings.*'lr'"):
         run_ablation(out, ["baseline"], tiny_config(folder, lr=0.5, seeds=2), progress=False)
+
+
+def test_jobs_train_the_same_runs_in_worker_processes(ablation, folder, tmp_path):
+    out, results = ablation
+    parallel = run_ablation(tmp_path, ["tanh", "baseline"], tiny_config(folder, seeds=2), progress=False, jobs=2)
+    for name, entry in results["variants"].items():  # the same runs (small enough for one thread either way)
+        for metric in METRICS:
+            assert parallel["variants"][name][metric]["runs"] == entry[metric]["runs"]
+    assert {p.name for p in (tmp_path / "tanh").iterdir()} == {"seed0", "seed1"}
+    with pytest.raises(ValueError, match="jobs must be at least 1, got 0"):
+        run_ablation(tmp_path, ["baseline"], tiny_config(folder, seeds=2), progress=False, jobs=0)
+
+
+def test_data_that_cannot_be_opened_leaves_no_settings_behind(folder, tmp_path):
+    with pytest.raises(DataError, match="missing"):
+        run_ablation(tmp_path / "out", ["baseline"], tiny_config(tmp_path / "missing"), progress=False)
+    assert not (tmp_path / "out" / "config.json").exists()  # a corrected rerun is not refused
 
 
 def test_the_command_runs_seeds_and_prints_the_table(ablation, folder, capsys):

@@ -76,6 +76,23 @@ def test_openblas_runs_one_thread_inside_the_pool_and_gets_its_count_back(monkey
         set_(before)
 
 
+def test_limit_holds_the_pool_and_openblas_to_the_given_count(monkeypatch):
+    monkeypatch.setenv("TINYALEX_THREADS", "2")  # restored afterwards, as limit() sets it
+    blas = threads._openblas()
+    before = blas[0]() if blas else None
+    try:
+        threads.limit(1)
+        assert threads.count() == 1 and threads.run_parts(lambda _: threading.get_ident(), [0, 1]) == [
+            threading.get_ident()] * 2
+        if blas:
+            assert threads.blas_threads() == 1
+    finally:
+        if blas:
+            blas[1](before)
+    with pytest.raises(ValueError, match="threads must be at least 1, got 0"):
+        threads.limit(0)
+
+
 def test_split_gives_nearly_equal_slices():
     assert threads.split(10, 3) == [slice(0, 3), slice(3, 6), slice(6, 10)]
     assert threads.split(10, 3, nbytes=1000) == [slice(0, 10)]  # too little work to hand to another thread

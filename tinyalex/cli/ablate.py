@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="whether weight decay shrinks the biases too (default: yes); cuda-convnet decayed "
                              "only the weights: --no-bias-decay")
     parser.add_argument("--device", default="cpu", choices=("cpu", "gpu", "auto"))
+    parser.add_argument("--jobs", type=integer(1), default=1,
+                        help="runs trained at once, each in its own process on its share of the cores (default 1; "
+                             "on 2 cores, --jobs 2 finishes an ablation about 1.5x sooner)")
     parser.add_argument("--workers", type=integer(0), default=defaults.workers, help="threads preparing batches")
     parser.add_argument("--lrn-range", action="store_true",
                         help="only measure alpha * sum(a^2) and the gain of every LRN layer of the chosen variants "
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             print(lrn_table(ranges))
             print(f"also in {out / 'lrn_range.json'}")
             return 0
-        run_ablation(out, args.variants, config, progress=not args.quiet)
+        run_ablation(out, args.variants, config, progress=not args.quiet, jobs=args.jobs)
     except (ValueError, DataError, CheckpointError, DeviceError, NonFiniteLossError) as exc:
         print(f"tinyalex ablate: error: {exc}", file=sys.stderr)
         return 1

@@ -72,6 +72,18 @@ def blas_threads() -> int | None:
     return blas[0]() if blas else None
 
 
+def limit(threads: int) -> None:
+    """Use at most ``threads`` cores from now on, in the op pool and in OpenBLAS's own threads (for a
+    process that shares the machine with others, such as one of `tinyalex ablate --jobs`)."""
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    os.environ["TINYALEX_THREADS"] = str(threads)
+    with _lock:
+        blas = _blas()
+        if blas and _state["inside"] == 0:
+            blas[1](threads)
+
+
 def _enter() -> None:
     """First thread into the pool: hold OpenBLAS to one thread, remembering its count."""
     with _lock:
