@@ -12,6 +12,7 @@ from tinyalex.experiments.curves import THRESHOLD, plot_relu_tanh, plot_variant_
 from tinyalex.experiments.output import save_png, write_text
 from tinyalex.experiments.seeds import RULE, paired_difference, summarize
 from tinyalex.experiments.variants import Variant
+from tinyalex.experiments.verdict import verdict
 
 # The errors of every run, each summarised over seeds and compared with the baseline.
 METRICS = {"top1_error": "top-1 centre", "top5_error": "top-5 centre",
@@ -47,7 +48,8 @@ def summarize_variant(variant: Variant, runs: list[dict], all_runs: dict[str, li
     entry.update(
         seeds=[r["seed"] for r in runs], diverged={str(r["seed"]): r["diverged"] for r in runs if r["diverged"]},
         change=variant.change, claim=variant.claim, short_claim=variant.short_claim,
-        paper_top1=variant.paper_top1, paper_top5=variant.paper_top5, parameters=runs[0]["parameters"],
+        paper_top1=variant.paper_top1, paper_top5=variant.paper_top5, expects=variant.expects,
+        parameters=runs[0]["parameters"],
     )
     if variant.lrn_gain:
         entry["lrn_gain"] = [r["lrn_gain"] for r in runs]
@@ -118,6 +120,19 @@ def differences_table(results: dict[str, Any], key: str = "vs_baseline") -> str:
         ref = f"| {e[key]['reference']} " if against else ""
         lines.append(f"| {name} {ref}| " + " | ".join(points(e[key][m]) for m in METRICS) +
                      f" | {paper_claim(e)} |")
+    return "\n".join(lines) + "\n"
+
+
+def claims_table(results: dict[str, Any]) -> str:
+    """Each variant's difference from the baseline beside the paper's claim, and whether the runs agree
+    with it, disagree or leave it unresolved (experiments.verdict)."""
+    lines = ["| variant | Δ top-1 centre | Δ top-5 centre | paper's Δ top-1 / top-5 | these runs |",
+             "|---|---:|---:|---|---|"]
+    base = results["variants"]["baseline"]
+    for name, e in results["variants"].items():
+        if name != "baseline":
+            lines.append(f"| {name} | {points(e['vs_baseline']['top1_error'])} | "
+                         f"{points(e['vs_baseline']['top5_error'])} | {paper_claim(e)} | {verdict(e, base)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -205,6 +220,8 @@ def markdown(results: dict[str, Any], runs: dict[str, list[dict]], config: Any, 
         "Differences from the baseline, in percentage points (mean ± sd of the paired per-seed differences):\n",
         differences_table(results),
         f"{RULE}.\n",
+        "Against the paper's claims (the direction only: agrees or disagrees when resolved by the rule above):\n",
+        claims_table(results),
     ]
     if any("vs_reference" in e for e in results["variants"].values()):
         parts += ["Controls against their own reference, in percentage points:\n",

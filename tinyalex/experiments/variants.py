@@ -23,7 +23,10 @@ class Variant:
     as on the paper's 0..255 pixels (see ``experiments.ablation.build_model``). ``paper_top1``/``paper_top5`` are the paper's
     claimed increase in error (percentage points) when the choice is taken away, None where it gives
     no number; ``short_claim`` stands in the table then. ``reference`` is the variant this one is a
-    control for, when that is not the baseline (its difference from it is reported too)."""
+    control for, when that is not the baseline (its difference from it is reported too). ``expects``
+    is what the paper predicts when the choice is taken away, for experiments.verdict: "error"
+    (validation error rises), "slower" (training error falls more slowly), None (no prediction for
+    this comparison: a control, or a comparison the paper did not make)."""
 
     name: str
     change: str
@@ -36,13 +39,14 @@ class Variant:
     reference: str = "baseline"
     paper_top1: float | None = None
     paper_top5: float | None = None
+    expects: str | None = None
 
 
 VARIANTS = {v.name: v for v in (
     Variant("baseline", "the paper's net: ReLU, LRN, overlapping 3/2 pooling, dropout 0.5, two towers, fancy PCA",
             "the reference the others are compared with", "-"),
     Variant("no_lrn", "no local response normalisation", "LRN lowers top-1/top-5 error by 1.4/1.2 (Section 3.3)", "",
-            model={"lrn": False}, paper_top1=1.4, paper_top5=1.2),
+            model={"lrn": False}, paper_top1=1.4, paper_top5=1.2, expects="error"),
     Variant("lrn_gain", "each LRN replaced by a fixed gain: its mean b/a, measured on a training batch at "
             "initialisation", "none: the control that keeps LRN's gain and drops its normalisation; baseline - "
             "lrn_gain is what normalisation buys", "control", lrn_gain=True),
@@ -61,19 +65,19 @@ VARIANTS = {v.name: v for v in (
             pixel_scale_lrn=True, lrn_gain=True, reference="lrn_pixels"),
     Variant("no_overlap", "non-overlapping 2/2 max pooling instead of 3/2",
             "overlapping pooling lowers top-1/top-5 error by 0.4/0.3 (Section 3.4)", "",
-            model={"overlap_pooling": False}, paper_top1=0.4, paper_top5=0.3),
+            model={"overlap_pooling": False}, paper_top1=0.4, paper_top5=0.3, expects="error"),
     Variant("no_dropout", "no dropout in fc6 and fc7",
             "without dropout the net 'exhibits substantial overfitting' (Section 4.2; no number)", "overfits",
-            model={"dropout": 0.0}),
+            model={"dropout": 0.0}, expects="error"),
     Variant("one_tower", "one tower: conv2, conv4, conv5 read all channels (groups 1)",
             "two towers lower top-1/top-5 by 1.7/1.2 against a one-GPU net with half the kernels "
             "(Section 3.2; a different comparison: here both nets have all the kernels)", "other comparison",
             model={"towers": 1}),
     Variant("no_pca", "no fancy PCA colour augmentation", "fancy PCA lowers top-1 error by over 1 (Section 4.1)", "",
-            loader={"pca": False}, paper_top1=1.0),
+            loader={"pca": False}, paper_top1=1.0, expects="error"),
     Variant("tanh", "tanh instead of ReLU",
             "ReLU reaches 25% training error six times faster than tanh (Section 3.1, Figure 1, CIFAR-10)",
-            "6x slower to 25% train err", model={"activation": "tanh"}),
+            "6x slower to 25% train err", model={"activation": "tanh"}, expects="slower"),
 )}
 DEFAULT_VARIANTS = ("baseline", "no_lrn", "lrn_gain", "no_overlap", "no_dropout", "one_tower", "no_pca", "tanh")
 GROUPS = {
