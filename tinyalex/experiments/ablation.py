@@ -248,8 +248,8 @@ def run_ablation(out_dir: str | os.PathLike, variants: Iterable[str] | None = No
 def run_in_processes(out: Path, order: list[tuple[Variant, int]], config: AblationConfig, jobs: int,
                      progress: bool) -> list[dict[str, Any]]:
     """run_seed for every (variant, seed) of ``order`` in ``jobs`` processes, each held to its share of
-    the cores: two one-thread runs on two cores do 1.5x the work of one run on both (measured on
-    this project's 2-core machine, 2026-12-02). Results in the order given."""
+    the cores: on this project's 2-core machine two one-thread runs did 1.2-1.5x the work of one
+    run on both (2026-12-02). Results in the order given."""
     threads = max(1, count_threads() // jobs)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited locks or threads
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=limit_threads, initargs=(threads,)) as pool:
