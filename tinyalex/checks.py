@@ -62,13 +62,13 @@ def _layer(module: nn.Module, x: np.ndarray, fn: Callable | None = None, name: s
     return Check(name, _describe(arrays, module.extra_repr()), fn or module, [x], module)
 
 
-def _conv(rng, x_shape, w_shape, stride=1, padding=0, groups=1) -> Check:
+def _conv(rng, x_shape, w_shape, stride=1, padding=0, groups=1, algorithm="auto") -> Check:
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     return _op(
         "conv2d",
-        lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding, groups=groups),
+        lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding, groups=groups, algorithm=algorithm),
         {"x": x, "w": w, "b": b},
-        f"stride {stride}, padding {padding}, groups {groups}",
+        f"stride {stride}, padding {padding}, groups {groups}" + (f", {algorithm}" if algorithm != "auto" else ""),
     )
 
 
@@ -129,6 +129,7 @@ def all_checks(seed: int = 0) -> list[Check]:
         _conv(rng, (2, 3, 5, 5), (4, 3, 3, 3)),
         _conv(rng, (1, 4, 7, 6), (6, 2, 3, 2), stride=2, padding=1, groups=2),
         _conv(rng, (2, 2, 6, 5), (3, 2, 2, 3), stride=(2, 1), padding=(0, 2)),
+        _conv(rng, (2, 4, 5, 6), (6, 2, 3, 3), padding=1, groups=2, algorithm="winograd"),
         _op("relu", F.relu, {"x": distinct(rng, 3, 4)}),
         _op("tanh", F.tanh, {"x": r((3, 4))}),
         _lrn(rng, (2, 7, 2, 3), 5),

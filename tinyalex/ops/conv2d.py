@@ -8,8 +8,17 @@ from tinyalex.engine.tensor import Function, Tensor
 from tinyalex.ops import threads, workspace
 from tinyalex.ops.im2col import col2im, col2im_nhwc, im2col_nhwc, output_size, pair
 from tinyalex.ops.validate import ShapeError, check_nchw, check_window
+from tinyalex.ops.winograd import Winograd, filter_gradient, filter_transform
 
 CHUNK_BYTES = 32 * 2**20  # im2col columns built at a time: big enough for BLAS, small enough to stay cached
+ALGORITHMS = ("auto", "im2col", "winograd")
+# "auto" takes Winograd where a tower's input x output channels reach this. On this project's 2-core CPU
+# (2026-12-02, `python examples/conv_algorithms.py`) the paper's conv3-conv5 (192-256 x 128-384) ran
+# 1.19-1.37x faster forward + backward at batch 32, alexnet_small's (48-64 x 32-96) 1.02-1.09x alone, but
+# its whole training step at batch 64 ran 0.89x as fast with them on Winograd (median of 6 alternated
+# rounds of `python -m tinyalex.bench.child tinyalex --model small --batch 64`, this limit at 0 against
+# 128 * 128)
+WINOGRAD_MIN_PRODUCT = 128 * 128
 
 
 class Conv2d(Function):
@@ -32,10 +41,27 @@ class Conv2d(Function):
     - The chunks run in the op thread pool (threads.py), one per core at a time; the weight
       gradient's shares are summed in the chunks' order, so results do not depend on timing.
     - The image gradient is skipped when the input needs none (conv1).
+    - Wide 3x3 stride-1 kernels (the paper's conv3-conv5) take Winograd's F(2x2, 3x3) instead
+      (winograd.py), with 2.25x fewer multiplies, on the CPU (`algorithm="auto"`); "im2col" or
+      "winograd" choose.
     """
 
-    def __init__(self, stride: Any = 1, padding: Any = 0, groups: int = 1):
+    def __init__(self, stride: Any = 1, padding: Any = 0, groups: int = 1, algorithm: str = "auto"):
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"conv2d: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
         self.stride, self.pad, self.groups = pair(stride), pair(padding), int(groups)
+        self.algorithm = algorithm
+
+    def _winograd(self, x: Any, w: Any) -> bool:
+        """Whether to use Winograd's algorithm: asked for, or "auto" on the CPU for a 3x3 stride-1 kernel
+        whose towers are wide enough (WINOGRAD_MIN_PRODUCT) for the saved multiplies to pay for the transforms."""
+        fits = w.shape[2:] == (3, 3) and self.stride == (1, 1)
+        if self.algorithm == "winograd" and not fits:
+            raise ValueError(f"conv2d: Winograd's F(2x2, 3x3) needs a 3x3 kernel at stride 1, got a "
+                             f"{w.shape[2]}x{w.shape[3]} kernel at stride {self.stride}")
+        wide = w.shape[1] * (w.shape[0] // self.groups) >= WINOGRAD_MIN_PRODUCT
+        auto = self.algorithm == "auto" and wide and get_array_module(x).__name__ == "numpy"
+        return fits and (auto or self.algorithm == "winograd")
 
     def _shapes(self, x: Any, w: Any) -> tuple:
         """The chunks of the batch, output size and the weight as (G, KH*KW*Cg, O/G), the columns' order."""
@@ -55,6 +81,14 @@ class Conv2d(Function):
         check_window("conv2d", x.shape, (kh, kw), self.pad)
         if x.dtype != w.dtype:  # mixed precisions compute in the wider one, as NumPy would
             x, w = x.astype(xp.result_type(x, w)), w.astype(xp.result_type(x, w))
+        self.x, self.w, self.u = x, w, None
+        if self._winograd(x, w):
+            winograd = Winograd(self.pad, self.groups)
+            oh, ow, _, _ = winograd.tiles(x.shape)
+            y = xp.empty((len(x), o, oh, ow), dtype=x.dtype)
+            self.u = filter_transform(w, self.groups)
+            self.kept = winograd.forward(x, self.u, b, winograd.chunks(x), y, keep=self.needs_input_grad[1])
+            return y
         parts, oh, ow, w_cols = self._shapes(x, w)
         g = self.groups
         y = xp.empty((len(x), o, oh, ow), dtype=x.dtype)
@@ -74,15 +108,16 @@ class Conv2d(Function):
             workspace.give_back(col, y_rows)
 
         threads.run_parts(forward_part, parts, x)
-        self.x, self.w = x, w
         return y
 
     def backward(self, gy):
         xp = get_array_module(gy)
         x, w, g = self.x, self.w, self.groups
         o, cg, kh, kw = w.shape
-        parts, oh, ow, w_cols = self._shapes(x, w)
         gx = xp.empty(x.shape, dtype=x.dtype) if self.needs_input_grad[0] else None
+        if self.u is not None:
+            return self._winograd_backward(gy, gx)
+        parts, oh, ow, w_cols = self._shapes(x, w)
 
         def backward_part(part: slice) -> Any:
             """This part's shares of dL/dW as (G, O/G, KH*KW*Cg) and of dL/db (None where not needed); writes its
@@ -121,8 +156,22 @@ class Conv2d(Function):
             return gx, gw
         return gx, gw, sum(gb_shares[1:], gb_shares[0]) if self.needs_input_grad[2] else None
 
+    def _winograd_backward(self, gy: Any, gx: Any) -> tuple:
+        """dL/dx, dL/dw (and dL/db) the Winograd way, from the V that forward kept."""
+        winograd = Winograd(self.pad, self.groups)
+        gu = winograd.backward(self.u, gy, winograd.chunks(self.x), gx, self.kept, self.x.shape)
+        gw = None if gu is None else filter_gradient(gu, self.w.shape)
+        self.kept = None
+        if len(self.needs_input_grad) == 2:
+            return gx, gw
+        return gx, gw, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
 
-def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, groups: int = 1) -> Tensor:
-    """2-D convolution; weight (out_channels, in_channels // groups, kh, kw), as in PyTorch."""
-    op = Conv2d(stride, padding, groups)
+
+def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, groups: int = 1,
+           algorithm: str = "auto") -> Tensor:
+    """2-D convolution; weight (out_channels, in_channels // groups, kh, kw), as in PyTorch.
+
+    algorithm: "im2col", "winograd" (3x3 stride-1 kernels only), or "auto": Winograd where it fits, on the CPU.
+    """
+    op = Conv2d(stride, padding, groups, algorithm)
     return op(x, weight) if bias is None else op(x, weight, bias)
