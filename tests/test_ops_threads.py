@@ -72,6 +72,12 @@ def test_openblas_runs_one_thread_inside_the_pool_and_gets_its_count_back(monkey
     try:
         inside = threads.run_parts(lambda _: get(), [0, 1])
         assert inside == [1, 1] and get() == 2
+        # work run in the caller (one part, too little work) and products outside the pool are held too
+        assert threads.run_parts(lambda _: get(), [0]) == [1] and get() == 2
+        assert threads.run_parts(lambda _: get(), [0, 1], nbytes=10) == [1, 1] and get() == 2
+        with threads.one_blas_thread():
+            assert get() == 1
+        assert get() == 2
     finally:
         set_(before)
 

@@ -86,7 +86,8 @@ class Conv2d(Function):
             winograd = Winograd(self.pad, self.groups)
             oh, ow, _, _ = winograd.tiles(x.shape)
             y = xp.empty((len(x), o, oh, ow), dtype=x.dtype)
-            self.u = filter_transform(w, self.groups)
+            with threads.one_blas_thread():
+                self.u = filter_transform(w, self.groups)
             self.kept = winograd.forward(x, self.u, b, winograd.chunks(x), y, keep=self.needs_input_grad[1])
             return y
         parts, oh, ow, w_cols = self._shapes(x, w)
@@ -160,7 +161,8 @@ class Conv2d(Function):
         """dL/dx, dL/dw (and dL/db) the Winograd way, from the V that forward kept."""
         winograd = Winograd(self.pad, self.groups)
         gu = winograd.backward(self.u, gy, winograd.chunks(self.x), gx, self.kept, self.x.shape)
-        gw = None if gu is None else filter_gradient(gu, self.w.shape)
+        with threads.one_blas_thread():
+            gw = None if gu is None else filter_gradient(gu, self.w.shape)
         self.kept = None
         if len(self.needs_input_grad) == 2:
             return gx, gw

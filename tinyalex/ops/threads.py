@@ -7,8 +7,10 @@ core, and only the matrix products use OpenBLAS's own threads.
 
 Inside the pool OpenBLAS is held to one thread: the pool already has a thread per core, and
 OpenBLAS's workers busy-wait for a while after each product, taking the cores from whatever
-runs next (measured on this project's 2-core machine: see shared PERF-NOTES). Outside
-`run_parts` the BLAS thread count is left as the user had it.
+runs next (measured on this project's 2-core machine: see shared PERF-NOTES). So every
+product tinyalex runs on the CPU runs with OpenBLAS held to one thread, in the pool or, for work
+too small to split, in the calling thread (`run_parts`, `one_blas_thread`). Outside them the BLAS
+thread count is left as the user had it.
 
 `TINYALEX_THREADS` sets the pool's size (default: the cores this process may use); 1 runs
 everything in the calling thread. CuPy arrays never come here: on the GPU a chunk is the
@@ -21,7 +23,8 @@ import glob
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -114,23 +117,34 @@ def _pool(threads: int) -> ThreadPoolExecutor:
         return _state["pool"]
 
 
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """OpenBLAS held to one thread inside the block (for the products an op runs outside run_parts)."""
+    _enter()
+    try:
+        yield
+    finally:
+        _leave()
+
+
 def run_parts(work: Callable[[Any], Any], parts: Sequence[Any], like: Any = None, nbytes: int | None = None) -> list:
     """[work(part) for part in parts], the parts (slices of a batch, usually) spread over the pool, in order.
 
     Serial on the GPU (`like` a CuPy array), for a single part, with one thread, for less than
     MIN_SPLIT_BYTES of work (`nbytes`, when given), and inside the pool itself (an op called
-    from a pool thread must not wait for the pool).
+    from a pool thread must not wait for the pool). On the CPU OpenBLAS is held to one thread in
+    the serial case too: a product it spread over its own threads would leave them spinning
+    (measured: alexnet_small's fc8, whose weight is under 1 MiB, made every training step at
+    batch 64 take about 25% longer).
     """
+    if (like is not None and get_array_module(like) is not np) or getattr(_local, "worker", False):
+        return [work(part) for part in parts]
     threads = count()
     small = nbytes is not None and nbytes < MIN_SPLIT_BYTES
-    if len(parts) < 2 or threads < 2 or small or getattr(_local, "worker", False) or (
-            like is not None and get_array_module(like) is not np):
-        return [work(part) for part in parts]
-    _enter()
-    try:
+    with one_blas_thread():
+        if len(parts) < 2 or threads < 2 or small:
+            return [work(part) for part in parts]
         return list(_pool(threads).map(work, parts))
-    finally:
-        _leave()
 
 
 def split(n: int, pieces: int | None = None, nbytes: int | None = None) -> list[slice]:
