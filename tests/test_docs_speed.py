@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SAVED = ROOT / "docs" / "bench" / "cpu-2026-12-02.json"  # `tinyalex bench --compare torch --json ...`, as run there
+SAVED = ROOT / "docs" / "bench" / "cpu-2026-12-02b.json"  # `tinyalex bench --compare torch --json ...`, as run there
 NETS = {"alexnet_small, 64 px": "small", "paper AlexNet, 224 px": "alexnet"}
 ROW = re.compile(r"^\| (?P<net>[^|]+) \| (?P<job>train|inference) \| (?P<batch>\d+) \| (?P<ours>[\d.]+) \| "
                  r"(?P<theirs>[\d.]+) \| (?P<ratio>[\d.]+)x \((?P<low>[\d.]+)-(?P<high>[\d.]+)\) \| "

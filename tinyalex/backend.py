@@ -57,6 +57,8 @@ def is_cupy_array(x: Any) -> bool:
 
 def get_array_module(*arrays: Any) -> Any:
     """numpy or cupy, whichever owns the arrays or Tensors (numpy for anything else)."""
+    if _cupy is None:  # CuPy not loaded: no array can be a CuPy array (and this is called for every op)
+        return np
     for a in arrays:
         # a Tensor's array is its .data; a CuPy array's own .data is a memory pointer
         if is_cupy_array(a) or is_cupy_array(getattr(a, "data", None)):

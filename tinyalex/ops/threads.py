@@ -132,17 +132,19 @@ def run_parts(work: Callable[[Any], Any], parts: Sequence[Any], like: Any = None
 
     Serial on the GPU (`like` a CuPy array), for a single part, with one thread, for less than
     MIN_SPLIT_BYTES of work (`nbytes`, when given), and inside the pool itself (an op called
-    from a pool thread must not wait for the pool). On the CPU OpenBLAS is held to one thread in
-    the serial case too: a product it spread over its own threads would leave them spinning
-    (measured: alexnet_small's fc8, whose weight is under 1 MiB, made every training step at
-    batch 64 take about 25% longer).
+    from a pool thread must not wait for the pool). With two or more op threads OpenBLAS is held
+    to one thread in the serial case too: a product it spread over its own threads would leave
+    them spinning against the pool's (measured: alexnet_small's fc8, whose weight is under 1 MiB,
+    made every training step at batch 64 take about 25% longer).
     """
     if (like is not None and get_array_module(like) is not np) or getattr(_local, "worker", False):
         return [work(part) for part in parts]
     threads = count()
+    if threads < 2:  # one op thread, as asked: nothing else of tinyalex's runs beside OpenBLAS's threads
+        return [work(part) for part in parts]
     small = nbytes is not None and nbytes < MIN_SPLIT_BYTES
     with one_blas_thread():
-        if len(parts) < 2 or threads < 2 or small:
+        if len(parts) < 2 or small:
             return [work(part) for part in parts]
         return list(_pool(threads).map(work, parts))
 

@@ -30,6 +30,7 @@ set, or where TINYALEX_KEEP_FREED_MEMORY=0.
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import sys
 import threading
@@ -90,7 +91,7 @@ def take(shape: tuple, dtype: Any, like: Any) -> Any:
     if xp is not np:
         return xp.empty(shape, dtype=dtype)
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     size_class = 1 << max(nbytes - 1, 1).bit_length()
     _free, _lent = _pool()
     stack = _free.get(size_class)
