@@ -6,6 +6,7 @@ from tinyalex import Tensor, gradcheck
 from tinyalex import functional as F
 from tinyalex.backend import to_cpu
 from tinyalex.checks import distinct
+from tinyalex.ops.max_pool2d import MaxPool2d
 from tests import reference
 
 # x shape, kernel, stride, padding
@@ -43,6 +44,19 @@ def test_gradient_goes_to_the_first_maximum_of_each_window_on_ties(xp, config):
     gy = np.random.default_rng(1).standard_normal(y.shape)
     y.backward(xp.asarray(gy))
     np.testing.assert_allclose(to_cpu(t.grad), reference.max_pool2d_grad(x, gy, kernel, stride, padding), rtol=1e-12)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_the_cpu_scatter_and_the_gpu_strided_backward_agree(config):
+    """Both backward paths on NumPy arrays, ties and overlapping windows included, against the loops."""
+    shape, kernel, stride, padding = config
+    x = ties((3, *shape[1:]), seed=3)
+    op = MaxPool2d(kernel, stride, padding)
+    op.needs_input_grad = (True,)
+    gy = np.random.default_rng(4).standard_normal(op.forward(x).shape)
+    expected = reference.max_pool2d_grad(x, gy, kernel, stride, padding)
+    np.testing.assert_allclose(op._scatter_backward(gy), expected, rtol=1e-12)
+    np.testing.assert_allclose(op._strided_backward(gy), expected, rtol=1e-12)
 
 
 def test_each_window_sends_its_gradient_to_exactly_one_element():
