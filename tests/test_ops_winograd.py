@@ -97,7 +97,7 @@ def test_only_the_wanted_gradients(needs):
     gy = np.random.default_rng(5).standard_normal((1, 4, 5, 7))
     (_, *got), op = run("winograd", x, w, bias, 1, 2, gy, needs)
     (_, *expected), _ = run("im2col", x, w, bias, 1, 2, gy, (True, True, True)[: len(needs)])
-    assert op.kept is None  # backward dropped what forward kept for it
+    assert (op.kept is None) == (not needs[1])  # V is kept for the filter gradient only
     for want, g, e in zip(needs, got, expected):
         assert (g is None) == (not want)
         if want:
@@ -114,6 +114,32 @@ def test_chunks_of_the_batch_give_the_same_result(monkeypatch):
     for a, m, r in zip(one, many, again):
         np.testing.assert_allclose(m, a, rtol=1e-5, atol=1e-5 * np.abs(a).max())
         np.testing.assert_array_equal(m, r)
+
+
+def test_backward_uses_the_parts_forward_kept_v_for(monkeypatch):
+    """A chunk size changed between forward and backward does not pair one part's V with another's dY."""
+    x, w, b = draw(((6, 4, 7, 7), 6, 1, 2), np.float32)
+    gy = np.random.default_rng(7).standard_normal((6, 6, 7, 7)).astype(np.float32)
+    expected = run("im2col", x, w, b, 1, 2, gy)[0]
+    op = Conv2d(1, 1, 2, "winograd")
+    op.needs_input_grad = (True, True, True)
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
+    op.forward(x, w, b)
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 2**30)
+    for got, e in zip(op.backward(gy), expected[1:]):
+        np.testing.assert_allclose(got, e, rtol=1e-5, atol=1e-5 * np.abs(e).max())
+
+
+def test_a_retained_graph_gives_the_same_gradients_twice():
+    x, w, b = draw(CONFIGS[1])
+    inputs = [Tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = F.conv2d(*inputs, padding=1, groups=2, algorithm="winograd")
+    gy = np.random.default_rng(8).standard_normal(y.shape)
+    y.backward(gy, retain_graph=True)
+    first = [t.grad.copy() for t in inputs]
+    y.backward(gy)
+    for t, g in zip(inputs, first):
+        np.testing.assert_allclose(t.grad, 2 * g, rtol=1e-12)
 
 
 def test_an_empty_batch():

@@ -83,12 +83,13 @@ class Conv2d(Function):
             x, w = x.astype(xp.result_type(x, w)), w.astype(xp.result_type(x, w))
         self.x, self.w, self.u = x, w, None
         if self._winograd(x, w):
-            winograd = Winograd(self.pad, self.groups)
-            oh, ow, _, _ = winograd.tiles(x.shape)
+            self.winograd = Winograd(self.pad, self.groups)
+            oh, ow, _, _ = self.winograd.tiles(x.shape)
             y = xp.empty((len(x), o, oh, ow), dtype=x.dtype)
             with threads.one_blas_thread():
                 self.u = filter_transform(w, self.groups)
-            self.kept = winograd.forward(x, self.u, b, winograd.chunks(x), y, keep=self.needs_input_grad[1])
+            self.parts = self.winograd.chunks(x)  # backward's parts must be the ones whose V forward kept
+            self.kept = self.winograd.forward(x, self.u, b, self.parts, y, keep=self.needs_input_grad[1])
             return y
         parts, oh, ow, w_cols = self._shapes(x, w)
         g = self.groups
@@ -159,11 +160,9 @@ class Conv2d(Function):
 
     def _winograd_backward(self, gy: Any, gx: Any) -> tuple:
         """dL/dx, dL/dw (and dL/db) the Winograd way, from the V that forward kept."""
-        winograd = Winograd(self.pad, self.groups)
-        gu = winograd.backward(self.u, gy, winograd.chunks(self.x), gx, self.kept, self.x.shape)
+        gu = self.winograd.backward(self.u, gy, self.parts, gx, self.kept, self.x.shape)
         with threads.one_blas_thread():
             gw = None if gu is None else filter_gradient(gu, self.w.shape)
-        self.kept = None
         if len(self.needs_input_grad) == 2:
             return gx, gw
         return gx, gw, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None

@@ -163,8 +163,8 @@ class Winograd:
         workspace.give_back(tiles)
         gu_part = None if v is None else xp.matmul(gm.transpose(0, 1, 3, 2), v)  # dU[xi] = dM[xi]^T V[xi]
         if gx is not None:
-            gv = workspace.take((16, g, n * th * tw, c // g), gy.dtype, gy) if v is None else v
-            xp.matmul(gm, u, out=gv)  # dV[xi] = dM[xi] U[xi] (over V, no longer needed)
+            gv = workspace.take((16, g, n * th * tw, c // g), gy.dtype, gy)
+            xp.matmul(gm, u, out=gv)  # dV[xi] = dM[xi] U[xi] (V stays as it was: backward may run again)
             gd = workspace.take((4, 4, g, n, th, tw, c // g), gy.dtype, gy)
             xp.matmul(kron(B_T, gy).T, gv.reshape(16, -1), out=gd.reshape(16, -1))  # dL/dd = B dV B^T
             # the input tiles overlap by two pixels: add each tile point back where it came from
