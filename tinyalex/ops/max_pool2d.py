@@ -110,9 +110,9 @@ class MaxPool2d(Function):
 
         Overlapping windows can share a maximum: add.at adds every one of them. One call over flat
         arrays instead of the KH*KW strided passes of _strided_backward, whose rows are only OW
-        numbers long: on this project's 2-core machine alexnet_small's three poolings took 14.8 ms
-        of backward per step at batch 64 that way, in two threads, and 8-9 ms this way on one core
-        (add.at holds the interpreter lock).
+        numbers long: alexnet_small's three poolings at batch 64 took 21.1 ms of backward that way,
+        in two threads, and 11.2 ms this way on one core (add.at holds the interpreter lock), by
+        `tinyalex bench --compare torch --model small --layers` on 2026-12-02 (docs/BENCHMARKS.md).
         """
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.pad
         n, c, h, w = self.x_shape
