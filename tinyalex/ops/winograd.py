@@ -92,7 +92,7 @@ class Winograd:
         _, _, th, tw = self.tiles(x.shape)
         return workspace.chunks(len(x), 16 * th * tw * x.shape[1] * x.itemsize, x, CHUNK_BYTES)
 
-    def _input_transform(self, x: Any, keep: bool = False) -> Any:
+    def _input_transform(self, x: Any, keep: bool) -> Any:
         """V = B^T d B of every 4x4 input tile d of x (a chunk of images): (16, G, T, Cg), in a workspace
         buffer, or a new array to keep for backward."""
         xp = get_array_module(x)
@@ -124,7 +124,8 @@ class Winograd:
         v = self._input_transform(x[part], keep)
         m = workspace.take((16, g, n * th * tw, kg), x.dtype, x)
         xp.matmul(v, u.transpose(0, 1, 3, 2), out=m)  # M[xi] = V[xi] @ U[xi]^T, tower by tower
-        workspace.give_back(v)
+        if not keep:
+            workspace.give_back(v)
         tiles = workspace.take((2, 2, g, n, th, tw, kg), x.dtype, x)
         xp.matmul(kron(A_T, x), m.reshape(16, -1), out=tiles.reshape(4, -1))  # Y = A^T M A
         workspace.give_back(m)
