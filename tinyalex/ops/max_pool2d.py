@@ -7,11 +7,62 @@ import numpy as np
 
 from tinyalex.backend import get_array_module
 from tinyalex.engine.tensor import Function, Tensor
-from tinyalex.ops import threads, workspace
+from tinyalex.ops import cuda, threads, workspace
 from tinyalex.ops.im2col import output_size, pad_input, pair
 from tinyalex.ops.validate import check_nchw, check_window
 
 CHUNK_BYTES = 2 * 2**20  # images pooled at a time (the fastest of 0.25-4 MiB here, 2026-12-02)
+
+# The GPU's forward: one thread per output, the window read once; i = ((image * C + channel) * OH + oy) * OW + ox.
+# Padding counts as -inf, so it never wins; a NaN in the window makes y NaN, as np.maximum does on the CPU.
+FORWARD_KERNEL = r"""
+extern "C" __global__ void max_pool_forward(long long n, const T* x, T* y, unsigned char* argmax,
+                                            int h, int w, int oh, int ow, int kh, int kw, int sh, int sw, int ph, int pw)
+{
+    for (long long i = FIRST_INDEX; i < n; i += INDEX_STRIDE) {
+        const int ox = i % ow, oy = i / ow % oh;
+        const T* plane = x + i / ((long long)oh * ow) * h * w;
+        T best = -INFINITY, nan = 0;
+        int best_offset = 0;
+        // y = max over the window, argmax = the first kernel offset a * KW + b that holds it
+        for (int a = 0; a < kh; ++a) {
+            for (int b = 0; b < kw; ++b) {
+                const int r = oy * sh - ph + a, c = ox * sw - pw + b;
+                const T v = (r >= 0 && r < h && c >= 0 && c < w) ? plane[r * w + c] : -INFINITY;
+                if (v > best) { best = v; best_offset = a * kw + b; }
+                if (v != v) nan = v;
+            }
+        }
+        y[i] = nan != nan ? nan : best;
+        argmax[i] = best_offset;
+    }
+}
+"""
+
+# The GPU's backward, a gather: one thread per input pixel adds the gradients of the windows whose
+# maximum it is, in the windows' order (so it sums exactly as the CPU's np.add.at does); no atomics.
+BACKWARD_KERNEL = r"""
+extern "C" __global__ void max_pool_backward(long long n, const T* gy, const unsigned char* argmax, T* gx,
+                                             int h, int w, int oh, int ow, int kh, int kw, int sh, int sw, int ph, int pw)
+{
+    for (long long i = FIRST_INDEX; i < n; i += INDEX_STRIDE) {
+        const int col = i % w + pw, row = i / w % h + ph;  // the pixel in padded coordinates
+        const long long plane = i / ((long long)h * w) * oh * ow;
+        // the windows oy * SH <= row < oy * SH + KH, and likewise for the columns
+        const int oy0 = row < kh ? 0 : (row - kh) / sh + 1, oy1 = min(row / sh, oh - 1);
+        const int ox0 = col < kw ? 0 : (col - kw) / sw + 1, ox1 = min(col / sw, ow - 1);
+        T sum = 0;
+        // dL/dx = sum of dL/dy over the windows whose argmax is this pixel
+        for (int oy = oy0; oy <= oy1; ++oy) {
+            for (int ox = ox0; ox <= ox1; ++ox) {
+                const long long o = plane + oy * ow + ox;
+                if (argmax[o] == (row - oy * sh) * kw + (col - ox * sw)) sum += gy[o];
+            }
+        }
+        gx[i] = sum;
+    }
+}
+"""
 
 
 class MaxPool2d(Function):
@@ -21,8 +72,9 @@ class MaxPool2d(Function):
     (no copy, no loop over pixels), and the work runs one chunk of about 2 MiB of images
     at a time, so the KH*KW passes over a chunk stay in the CPU cache; the chunks spread over
     the op threads (threads.py). The argmax is one byte per output, which is all backward needs:
-    on the CPU one `np.add.at` sends each window's gradient to its maximum; on the GPU each
-    kernel offset adds the gradients of the windows it won, one strided pass per offset.
+    on the CPU one `np.add.at` sends each window's gradient to its maximum. On the GPU each
+    direction is one CUDA kernel (FORWARD_KERNEL, BACKWARD_KERNEL): one thread per output, or
+    per input pixel, instead of KH*KW passes over the whole batch.
     """
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
@@ -42,6 +94,8 @@ class MaxPool2d(Function):
         (kh, kw), (sh, sw) = self.kernel, self.stride
         n, c, h, w = x.shape
         oh, ow = output_size(h, kh, sh, self.pad[0]), output_size(w, kw, sw, self.pad[1])
+        if cuda.runs_kernels(xp) and kh * kw <= 256:
+            return self._kernel_forward(x, oh, ow)
         padded = pad_input(x, self.pad, fill=-xp.inf)  # -inf: padding never wins a window
         y = xp.empty((n, c, oh, ow), dtype=x.dtype)
         keep = self.needs_input_grad[0]  # the argmax is only for backward: scratch under no_grad
@@ -74,11 +128,29 @@ class MaxPool2d(Function):
         self.x_shape, self.argmax = (n, c, h, w), argmax
         return y
 
+    def _kernel_forward(self, x: Any, oh: int, ow: int) -> Any:
+        """The GPU's forward: FORWARD_KERNEL writes y and the argmax in one pass (the argmax is dropped under no_grad)."""
+        xp = get_array_module(x)
+        n, c, h, w = x.shape
+        y = xp.empty((n, c, oh, ow), dtype=x.dtype)
+        argmax = xp.empty(y.shape, dtype=xp.uint8)
+        cuda.launch(FORWARD_KERNEL, "max_pool_forward", x.dtype, y.size, xp.ascontiguousarray(x), y, argmax,
+                    h, w, oh, ow, *self.kernel, *self.stride, *self.pad)
+        self.x_shape, self.argmax = x.shape, argmax if self.needs_input_grad[0] else None
+        return y
+
     def backward(self, gy):
-        return self._scatter_backward(gy) if get_array_module(gy) is np else self._strided_backward(gy)
+        xp = get_array_module(gy)
+        if cuda.runs_kernels(xp) and self.argmax.dtype == xp.uint8:
+            gx = xp.empty(self.x_shape, dtype=gy.dtype)
+            cuda.launch(BACKWARD_KERNEL, "max_pool_backward", gy.dtype, gx.size, xp.ascontiguousarray(gy),
+                        self.argmax, gx, *self.x_shape[2:], *gy.shape[2:], *self.kernel, *self.stride, *self.pad)
+            return gx
+        return self._scatter_backward(gy) if xp is np else self._strided_backward(gy)
 
     def _strided_backward(self, gy: Any) -> Any:
-        """The GPU's backward: for each kernel offset, the gradients of the windows whose maximum it holds."""
+        """The GPU's backward for windows of over 256 offsets: for each kernel offset, the gradients of the
+        windows whose maximum it holds."""
         xp = get_array_module(gy)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.pad
         n, c, h, w = self.x_shape

@@ -1,0 +1,208 @@
+"""The ops' CUDA kernels against their NumPy paths: run on the CPU by g++ (tests/cuda_emulator.py), and on a GPU.
+
+Each emulated test runs an op's whole GPU path (the launches, their arguments and the kernel
+sources) on NumPy arrays and compares it with the NumPy path on random shapes: odd sizes,
+padding, strides and towers. The same comparisons run on CuPy arrays where a GPU is present
+(`gpu` tests skip without one), and every kernel source is compiled by nvcc where it is installed.
+"""
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from tinyalex import Tensor
+from tinyalex import functional as F
+from tinyalex.backend import to_cpu
+from tinyalex.ops import cuda
+from tinyalex.ops import local_response_norm as lrn_module
+from tinyalex.ops import max_pool2d as pool_module
+from tests import cuda_emulator, reference
+
+needs_compiler = pytest.mark.skipif(cuda_emulator.compiler_missing() is not None, reason="g++ not found")
+KERNELS = [(pool_module.FORWARD_KERNEL, "max_pool_forward"), (pool_module.BACKWARD_KERNEL, "max_pool_backward"),
+           (lrn_module.FORWARD_KERNEL, "lrn_forward"), (lrn_module.BACKWARD_KERNEL, "lrn_backward")]
+
+
+@pytest.fixture
+def emulated(monkeypatch):
+    """The ops take their kernel path on NumPy arrays, each kernel run on the CPU."""
+    if cuda_emulator.compiler_missing():
+        pytest.skip(cuda_emulator.compiler_missing())
+    cuda_emulator.emulate_gpu(monkeypatch)
+
+
+def forward_backward(fn, x, gy_seed=1, xp=np):
+    """fn(x)'s output and dL/dx for a random upstream gradient, as NumPy arrays."""
+    t = Tensor(xp.asarray(x), requires_grad=True)
+    y = fn(t)
+    gy = np.random.default_rng(gy_seed).standard_normal(y.shape).astype(x.dtype)
+    y.backward(xp.asarray(gy))
+    return to_cpu(y.data), to_cpu(t.grad)
+
+
+# the launcher's own checks
+
+SCALE = r"""
+extern "C" __global__ void scale(long long n, const T* x, T* y, T a, unsigned char* flags, int offset)
+{
+    for (long long i = FIRST_INDEX; i < n; i += INDEX_STRIDE) { y[i] = a * x[i] + offset; flags[i] = x[i] > 0; }
+}
+"""
+
+
+def test_the_signature_is_read_from_the_source():
+    assert cuda.signature(SCALE, "scale") == (("long long", False), ("T", True), ("T", True), ("T", False),
+                                              ("unsigned char", True), ("int", False))
+    with pytest.raises(ValueError, match="no kernel named 'shift'"):
+        cuda.signature(SCALE, "shift")
+
+
+def test_numbers_take_the_declared_types():
+    x, y, flags = np.ones(4, np.float64), np.empty(4), np.empty(4, np.uint8)
+    args = cuda.arguments(SCALE, "scale", np.float64, (4, x, y, 2, flags, 3))
+    assert [type(a) for a in args] == [np.int64, np.ndarray, np.ndarray, np.float64, np.ndarray, np.int32]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ((4, np.ones(4, np.float32), np.empty(4), 2.0, np.empty(4, np.uint8), 3), "argument 1 must be a C-contiguous float64"),
+    ((4, np.ones((4, 2)).T.copy().T, np.empty(4), 2.0, np.empty(4, np.uint8), 3), "argument 1 must be a C-contiguous"),
+    ((4, np.ones(4), np.empty(4), 2.0, np.empty(4, np.int8), 3), "argument 4 must be a C-contiguous uint8"),
+    ((4, np.ones(4), np.empty(4), 2.0), "takes 6 arguments, got 4"),
+])
+def test_wrong_arguments_are_refused_with_what_was_expected(bad, message):
+    with pytest.raises(TypeError, match=message):
+        cuda.arguments(SCALE, "scale", np.float64, bad)
+
+
+def test_kernels_run_in_float32_or_float64_only():
+    with pytest.raises(TypeError, match="float32 or float64, got float16"):
+        cuda.source_for(SCALE, np.float16)
+
+
+@needs_compiler
+def test_the_emulator_runs_every_thread_of_a_grid_stride_loop():
+    n = 1000  # over ten times the emulator's 96 threads
+    x = np.linspace(-1, 1, n)
+    y, flags = np.empty(n), np.empty(n, np.uint8)
+    cuda_emulator.launch(SCALE, "scale", np.float64, n, x, y, 2.0, flags, 3)
+    np.testing.assert_array_equal(y, 2 * x + 3)
+    np.testing.assert_array_equal(flags, x > 0)
+
+
+# max pooling
+
+POOLS = [((2, 3, 7, 7), 3, 2, 0), ((1, 2, 6, 4), 2, None, 0), ((1, 2, 5, 8), (2, 3), (1, 2), 0),
+         ((3, 2, 6, 5), 3, 2, 1), ((1, 3, 4, 4), (3, 1), (3, 1), (1, 0)), ((2, 4, 13, 13), 3, 2, 0)]
+
+
+@pytest.mark.parametrize("config", POOLS)
+def test_max_pool_kernels_match_the_loops_ties_included(emulated, config):
+    shape, kernel, stride, padding = config
+    x = np.random.default_rng(0).integers(-1, 2, shape).astype(np.float64)  # ties in most windows
+    y, gx = forward_backward(lambda t: F.max_pool2d(t, kernel, stride, padding), x)
+    np.testing.assert_array_equal(y, reference.max_pool2d(x, kernel, stride, padding))
+    gy = np.random.default_rng(1).standard_normal(y.shape)
+    np.testing.assert_allclose(gx, reference.max_pool2d_grad(x, gy, kernel, stride, padding), rtol=1e-12)
+
+
+def test_max_pool_kernels_sum_overlapping_windows_exactly_as_the_cpu_does(emulated, monkeypatch):
+    x = np.random.default_rng(2).standard_normal((2, 5, 15, 15)).astype(np.float32)
+    x[:, :, ::2, ::2] += 9  # pixels that win up to four overlapping windows
+    kernel_y, kernel_gx = forward_backward(lambda t: F.max_pool2d(t, 3, 2), x)
+    monkeypatch.setattr(cuda, "runs_kernels", lambda xp: False)
+    numpy_y, numpy_gx = forward_backward(lambda t: F.max_pool2d(t, 3, 2), x)
+    np.testing.assert_array_equal(kernel_y, numpy_y)
+    np.testing.assert_array_equal(kernel_gx, numpy_gx)
+
+
+def test_max_pool_kernel_lets_a_nan_through(emulated):
+    x = np.zeros((1, 1, 5, 5))
+    x[0, 0, 2, 3] = np.nan
+    y = F.max_pool2d(x, 3, 2).data
+    assert np.isnan(y[0, 0, :, 1]).all() and not np.isnan(y[0, 0, :, 0]).any()
+
+
+def test_max_pool_kernel_keeps_no_argmax_under_no_grad(emulated):
+    from tinyalex import no_grad
+    from tinyalex.ops.max_pool2d import MaxPool2d
+
+    op = MaxPool2d(3, 2)
+    op.needs_input_grad = (False,)
+    op.forward(np.ones((1, 2, 7, 7)))
+    assert op.argmax is None
+    with no_grad():
+        assert F.max_pool2d(np.ones((0, 2, 7, 7)), 3, 2).shape == (0, 2, 3, 3)
+
+
+# local response normalization
+
+LRNS = [((2, 7, 3, 5), 5, 1e-4, 0.75, 2.0), ((1, 96, 4, 4), 5, 1e-4, 0.75, 2.0), ((3, 4, 5, 1), 4, 0.3, 0.6, 1.0),
+        ((1, 3, 2, 2), 7, 0.5, 0.75, 2.0), ((2, 9, 3, 3), 1, 0.2, 1.0, 0.5)]
+
+
+@pytest.mark.parametrize("config", LRNS)
+def test_lrn_kernels_match_the_numpy_path(emulated, monkeypatch, config):
+    """A large alpha, so that a window off by one channel shows; an even size; windows wider than the channels."""
+    shape, size, alpha, beta, k = config
+    x = np.random.default_rng(3).standard_normal(shape) * 3
+    lrn = lambda t: F.local_response_norm(t, size, alpha, beta, k)  # noqa: E731
+    kernel_y, kernel_gx = forward_backward(lrn, x)
+    monkeypatch.setattr(cuda, "runs_kernels", lambda xp: False)
+    numpy_y, numpy_gx = forward_backward(lrn, x)
+    np.testing.assert_allclose(kernel_y, numpy_y, rtol=1e-12)
+    np.testing.assert_allclose(kernel_gx, numpy_gx, rtol=1e-10, atol=1e-12)
+
+
+def test_lrn_kernel_keeps_only_x(emulated):
+    from tinyalex.ops.local_response_norm import LocalResponseNorm
+
+    op = LocalResponseNorm()
+    op.needs_input_grad = (True,)
+    x = np.ones((1, 6, 2, 2), np.float32)
+    op.forward(x)
+    assert op.x is x and not hasattr(op, "r") and not hasattr(op, "q")
+
+
+# every kernel compiles for the GPU
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_kernel_compiles_with_nvcc(tmp_path, dtype):
+    for source, name in KERNELS:
+        path = tmp_path / f"{name}.cu"
+        path.write_text(cuda.source_for(source, dtype))
+        done = subprocess.run(["nvcc", "--ptx", "-arch=sm_80", "-o", str(tmp_path / f"{name}.ptx"), str(path)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, f"{name}: {done.stderr}"
+        assert f".entry {name}" in (tmp_path / f"{name}.ptx").read_text()
+
+
+# on a GPU
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("config", POOLS)
+def test_max_pool_kernels_on_the_gpu_match_numpy(config):
+    import cupy
+
+    shape, kernel, stride, padding = config
+    x = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    pool = lambda t: F.max_pool2d(t, kernel, stride, padding)  # noqa: E731
+    gpu_y, gpu_gx = forward_backward(pool, x, xp=cupy)
+    cpu_y, cpu_gx = forward_backward(pool, x)
+    np.testing.assert_array_equal(gpu_y, cpu_y)
+    np.testing.assert_array_equal(gpu_gx, cpu_gx)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("config", LRNS)
+def test_lrn_kernels_on_the_gpu_match_numpy(config):
+    import cupy
+
+    shape, size, alpha, beta, k = config
+    x = np.random.default_rng(6).standard_normal(shape).astype(np.float32) * 3
+    lrn = lambda t: F.local_response_norm(t, size, alpha, beta, k)  # noqa: E731
+    gpu_y, gpu_gx = forward_backward(lrn, x, xp=cupy)
+    cpu_y, cpu_gx = forward_backward(lrn, x)
+    np.testing.assert_allclose(gpu_y, cpu_y, rtol=1e-5)
+    np.testing.assert_allclose(gpu_gx, cpu_gx, rtol=1e-4, atol=1e-6)
