@@ -15,13 +15,15 @@ from tinyalex import Tensor
 from tinyalex import functional as F
 from tinyalex.backend import to_cpu
 from tinyalex.ops import cuda
+from tinyalex.ops import im2col as im2col_module
 from tinyalex.ops import local_response_norm as lrn_module
 from tinyalex.ops import max_pool2d as pool_module
 from tests import cuda_emulator, reference
 
 needs_compiler = pytest.mark.skipif(cuda_emulator.compiler_missing() is not None, reason="g++ not found")
 KERNELS = [(pool_module.FORWARD_KERNEL, "max_pool_forward"), (pool_module.BACKWARD_KERNEL, "max_pool_backward"),
-           (lrn_module.FORWARD_KERNEL, "lrn_forward"), (lrn_module.BACKWARD_KERNEL, "lrn_backward")]
+           (lrn_module.FORWARD_KERNEL, "lrn_forward"), (lrn_module.BACKWARD_KERNEL, "lrn_backward"),
+           (im2col_module.IM2COL_KERNEL, "im2col"), (im2col_module.COL2IM_KERNEL, "col2im")]
 
 
 @pytest.fixture
@@ -164,6 +166,52 @@ def test_lrn_kernel_keeps_only_x(emulated):
     assert op.x is x and not hasattr(op, "r") and not hasattr(op, "q")
 
 
+# convolution: im2col and col2im
+
+# x shape, weight shape, stride, padding, groups
+CONVS = [((2, 3, 19, 19), (4, 3, 11, 11), 4, 2, 1),  # conv1's shape, smaller
+         ((2, 4, 7, 7), (6, 2, 5, 5), 1, 2, 2),  # conv2: two towers
+         ((1, 6, 5, 6), (4, 3, 3, 3), 1, 1, 2),  # conv4 and conv5
+         ((3, 2, 6, 9), (3, 2, 2, 3), (2, 1), (0, 2), 1),  # non-square everything
+         ((1, 3, 4, 4), (3, 1, 4, 4), 1, 0, 3)]  # three towers, one output pixel
+
+
+def conv_gradients(x, w, b, stride, padding, groups, xp=np):
+    """The convolution's output and its gradients with respect to x, w and b, as NumPy arrays."""
+    tensors = [Tensor(xp.asarray(a), requires_grad=True) for a in (x, w, b)]
+    y = F.conv2d(*tensors, stride=stride, padding=padding, groups=groups, algorithm="im2col")
+    y.backward(xp.asarray(np.random.default_rng(7).standard_normal(y.shape).astype(x.dtype)))
+    return [to_cpu(y.data)] + [to_cpu(t.grad) for t in tensors]
+
+
+def conv_inputs(x_shape, w_shape, dtype=np.float64):
+    rng = np.random.default_rng(8)
+    return (rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype),
+            rng.standard_normal(w_shape[0]).astype(dtype))
+
+
+@pytest.mark.parametrize("config", CONVS)
+def test_im2col_and_col2im_kernels_match_the_numpy_path(emulated, monkeypatch, config):
+    x_shape, w_shape, stride, padding, groups = config
+    x, w, b = conv_inputs(x_shape, w_shape)
+    kernels = conv_gradients(x, w, b, stride, padding, groups)
+    monkeypatch.setattr(cuda, "runs_kernels", lambda xp: False)
+    numpy = conv_gradients(x, w, b, stride, padding, groups)
+    for name, got, want in zip(("y", "dx", "dw", "db"), kernels, numpy):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(numpy[0], reference.conv2d(x, w, b, stride, padding, groups), rtol=1e-10)
+
+
+@pytest.mark.parametrize("config", CONVS[:3])
+def test_im2col_kernel_lays_out_the_columns_as_the_cpu_does(emulated, monkeypatch, config):
+    x_shape, w_shape, stride, padding, groups = config
+    x = np.random.default_rng(9).standard_normal(x_shape).astype(np.float32)
+    args = (x, w_shape[2:], (stride, stride), (padding, padding), groups)
+    kernel_col = im2col_module.im2col_nhwc(*args).copy()
+    monkeypatch.setattr(cuda, "runs_kernels", lambda xp: False)
+    np.testing.assert_array_equal(kernel_col, im2col_module.im2col_nhwc(*args))
+
+
 # every kernel compiles for the GPU
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")
@@ -192,6 +240,19 @@ def test_max_pool_kernels_on_the_gpu_match_numpy(config):
     cpu_y, cpu_gx = forward_backward(pool, x)
     np.testing.assert_array_equal(gpu_y, cpu_y)
     np.testing.assert_array_equal(gpu_gx, cpu_gx)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("config", CONVS)
+def test_convolution_kernels_on_the_gpu_match_numpy(config):
+    import cupy
+
+    x_shape, w_shape, stride, padding, groups = config
+    x, w, b = conv_inputs(x_shape, w_shape, np.float32)
+    gpu = conv_gradients(x, w, b, stride, padding, groups, xp=cupy)
+    cpu = conv_gradients(x, w, b, stride, padding, groups)
+    for name, got, want in zip(("y", "dx", "dw", "db"), gpu, cpu):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=name)
 
 
 @pytest.mark.gpu

@@ -5,7 +5,7 @@ from typing import Any
 
 from tinyalex.backend import get_array_module
 from tinyalex.engine.tensor import Function, Tensor
-from tinyalex.ops import threads, workspace
+from tinyalex.ops import cuda, threads, workspace
 from tinyalex.ops.im2col import col2im, col2im_nhwc, im2col_nhwc, output_size, pair
 from tinyalex.ops.validate import ShapeError, check_nchw, check_window
 from tinyalex.ops.winograd import Winograd, filter_gradient, filter_transform
@@ -32,7 +32,8 @@ class Conv2d(Function):
       per tower, so each tower is one big matrix product with the long side first (the G
       towers in one batched `matmul`), the shape BLAS runs fastest, and every copy moves
       runs of KW*Cg contiguous numbers. col2im runs channels-last too when a tower has at
-      least OW channels, else on NCHW rows of OW numbers, whichever runs are longer.
+      least OW channels, else on NCHW rows of OW numbers, whichever runs are longer. On the GPU
+      both are CUDA kernels (im2col.py).
     - It works on chunks of images whose columns take about 32 MiB, instead of the whole
       batch's (224 MiB for conv2 at batch 32, 0.9 GiB at 128): the columns are reused
       from the workspace pool while still in the cache, and never kept. Backward builds
@@ -135,7 +136,7 @@ class Conv2d(Function):
             if self.needs_input_grad[1]:
                 # dL/dW[g]^T = dL/dY[g] @ col[g], summed over the part's pixels (the fastest orientation here)
                 gw_part = xp.matmul(gy_rows, col)
-            if gx is not None and cg >= ow:
+            if gx is not None and (cg >= ow or cuda.runs_kernels(xp)):
                 # dL/dcol[g] = dL/dY[g]^T @ W[g]^T, written over the columns, then col2im adds the windows up
                 xp.matmul(gy_rows.transpose(0, 2, 1), w_cols.transpose(0, 2, 1), out=col)
                 col2im_nhwc(col, (m, *x.shape[1:]), (kh, kw), self.stride, self.pad, out=gx[part])
