@@ -15,15 +15,18 @@ from tinyalex import Tensor
 from tinyalex import functional as F
 from tinyalex.backend import to_cpu
 from tinyalex.ops import cuda
+from tinyalex.ops import dropout as dropout_module
 from tinyalex.ops import im2col as im2col_module
 from tinyalex.ops import local_response_norm as lrn_module
 from tinyalex.ops import max_pool2d as pool_module
+from tinyalex.optim import momentum_sgd
 from tests import cuda_emulator, reference
 
 needs_compiler = pytest.mark.skipif(cuda_emulator.compiler_missing() is not None, reason="g++ not found")
 KERNELS = [(pool_module.FORWARD_KERNEL, "max_pool_forward"), (pool_module.BACKWARD_KERNEL, "max_pool_backward"),
            (lrn_module.FORWARD_KERNEL, "lrn_forward"), (lrn_module.BACKWARD_KERNEL, "lrn_backward"),
-           (im2col_module.IM2COL_KERNEL, "im2col"), (im2col_module.COL2IM_KERNEL, "col2im")]
+           (im2col_module.IM2COL_KERNEL, "im2col"), (im2col_module.COL2IM_KERNEL, "col2im"),
+           (dropout_module.MASK_KERNEL, "dropout_mask"), (momentum_sgd.UPDATE_KERNEL, "momentum_sgd")]
 
 
 @pytest.fixture
@@ -212,6 +215,48 @@ def test_im2col_kernel_lays_out_the_columns_as_the_cpu_does(emulated, monkeypatc
     np.testing.assert_array_equal(kernel_col, im2col_module.im2col_nhwc(*args))
 
 
+# dropout and the optimiser's update
+
+@pytest.mark.parametrize("shape, p, step, first_row", [((4, 37), 0.5, 0, 0), ((3, 5, 2, 2), 0.25, 7, 11),
+                                                       ((2, 1000), 0.9, 2**32 + 3, 2**29)])
+def test_dropout_mask_kernel_draws_the_cpu_mask_bit_for_bit(emulated, monkeypatch, shape, p, step, first_row):
+    """The last case's global indices pass 2**32 and wrap, as the CPU's uint32 do."""
+    x = np.random.default_rng(10).standard_normal(shape).astype(np.float32)
+    run = lambda: F.dropout(x, p, seed=12345, step=step, first_row=first_row).data  # noqa: E731
+    kernel_y = run()
+    monkeypatch.setattr(cuda, "runs_kernels", lambda xp: False)
+    np.testing.assert_array_equal(kernel_y, run())
+    keep = dropout_module.keep_mask(shape, p, 12345, step, first_row)
+    np.testing.assert_array_equal(kernel_y, np.where(keep, x * np.float32(1 / (1 - p)), 0))
+
+
+def test_momentum_sgd_kernel_is_the_papers_rule(emulated, monkeypatch):
+    from tinyalex.layers import Parameter
+    from tinyalex.optim import MomentumSGD
+
+    rng = np.random.default_rng(11)
+    start, grads = rng.standard_normal((3, 5, 7)), rng.standard_normal((4, 3, 5, 7))
+
+    def three_steps():
+        w = Parameter(start.copy())
+        opt = MomentumSGD([w], lr=0.1, momentum=0.9, weight_decay=0.01)
+        for g in grads:
+            w.grad = g.transpose(0, 2, 1).copy().transpose(0, 2, 1)  # a gradient that is not C-contiguous
+            opt.step()
+        return w.data, opt.velocities[id(w)]
+
+    kernel_w, kernel_v = three_steps()
+    monkeypatch.setattr(cuda, "runs_kernels", lambda xp: False)
+    numpy_w, numpy_v = three_steps()
+    np.testing.assert_array_equal(kernel_w, numpy_w)
+    np.testing.assert_array_equal(kernel_v, numpy_v)
+    w, v = start.copy(), np.zeros_like(start)
+    for g in grads:  # v <- 0.9 v - 0.01 * 0.1 w - 0.1 g ; w <- w + v
+        v = 0.9 * v - 0.01 * 0.1 * w - 0.1 * g
+        w = w + v
+    np.testing.assert_allclose(kernel_w, w, rtol=1e-12)
+
+
 # every kernel compiles for the GPU
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")
@@ -253,6 +298,22 @@ def test_convolution_kernels_on_the_gpu_match_numpy(config):
     cpu = conv_gradients(x, w, b, stride, padding, groups)
     for name, got, want in zip(("y", "dx", "dw", "db"), gpu, cpu):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.gpu
+def test_dropout_masks_and_the_update_on_the_gpu_match_numpy():
+    import cupy
+
+    x = np.random.default_rng(12).standard_normal((6, 4096)).astype(np.float32)
+    gpu = to_cpu(F.dropout(cupy.asarray(x), 0.5, seed=3, step=5, first_row=64).data)
+    np.testing.assert_array_equal(gpu, F.dropout(x, 0.5, seed=3, step=5, first_row=64).data)
+    w, v, g = np.random.default_rng(13).standard_normal((3, 1000)).astype(np.float32)
+    w_gpu, v_gpu = cupy.asarray(w), cupy.asarray(v)
+    cuda.launch(momentum_sgd.UPDATE_KERNEL, "momentum_sgd", np.float32, 1000, w_gpu, v_gpu, cupy.asarray(g), 0.01,
+                0.9, 0.01 * 0.0005)
+    velocity = 0.9 * v - 0.01 * 0.0005 * w - 0.01 * g
+    np.testing.assert_allclose(to_cpu(v_gpu), velocity, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(to_cpu(w_gpu), w + velocity, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.gpu

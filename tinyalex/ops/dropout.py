@@ -15,10 +15,30 @@ import numpy as np
 
 from tinyalex.backend import get_array_module
 from tinyalex.engine.tensor import Function, Tensor, as_tensor
-from tinyalex.ops import workspace
+from tinyalex.ops import cuda, workspace
 
 UINT32 = 2**32
 CHUNK_BYTES = 64 * 1024  # uint32 hashes per piece on the CPU: below the C library's 128 KiB mmap threshold
+
+# The GPU's mask, scaled: one thread per element computes keep_mask's hash (below) and writes 1/(1-p) or 0,
+# one kernel instead of a dozen elementwise passes; unsigned arithmetic wraps mod 2**32 as NumPy's uint32 does
+MASK_KERNEL = r"""
+__device__ unsigned mix32(unsigned x)
+{
+    x ^= x >> 16; x *= 0x21F0AAADu; x ^= x >> 15; x *= 0x735A2D97u; x ^= x >> 15;
+    return x;
+}
+
+extern "C" __global__ void dropout_mask(long long n, T* mask, unsigned key, unsigned start, unsigned threshold,
+                                        T scale)
+{
+    for (long long i = FIRST_INDEX; i < n; i += INDEX_STRIDE) {
+        // keep(i) = mix32(mix32(i ^ key) + key) >= floor(p * 2**32), i the global flat index
+        const unsigned index = start + (unsigned)i;
+        mask[i] = mix32(mix32(index ^ key) + key) >= threshold ? scale : 0;
+    }
+}
+"""
 
 
 class Dropout(Function):
@@ -63,6 +83,15 @@ def mix32(x: Any) -> Any:
     return x
 
 
+def mask_constants(shape: tuple, p: float, seed: int, step: int, first_row: int) -> tuple[int, int, int]:
+    """keep_mask's key, the global index of the first element (mod 2**32), and the threshold floor(p * 2**32)."""
+    check_p(p)
+    key = mix32(np.array([check_seed(seed)], dtype=np.uint32))
+    key ^= np.uint32(step % UINT32)
+    start = first_row * int(np.prod(shape[1:], dtype=np.int64)) % UINT32
+    return int(mix32(key)[0]), start, int(float(p) * UINT32)
+
+
 def keep_mask(shape: tuple, p: float, seed: int, step: int, first_row: int = 0, xp: Any = np) -> Any:
     """Which units dropout keeps: a bool array of `shape`, True with probability 1 - p.
 
@@ -76,12 +105,8 @@ def keep_mask(shape: tuple, p: float, seed: int, step: int, first_row: int = 0, 
     On the CPU the hash runs over cache-sized pieces, whose scratch arrays the C library reuses
     instead of asking the system for fresh pages (three times faster at 64 x 1024).
     """
-    check_p(p)
-    key = mix32(xp.asarray([check_seed(seed)], dtype=xp.uint32))
-    key ^= xp.uint32(step % UINT32)
-    key = mix32(key)
-    threshold = xp.uint32(int(float(p) * UINT32))
-    start = first_row * int(np.prod(shape[1:], dtype=np.int64)) % UINT32  # global index of the first element
+    key, start, threshold = mask_constants(shape, p, seed, step, first_row)
+    key, threshold = xp.uint32(key), xp.uint32(threshold)
     n = int(np.prod(shape, dtype=np.int64))
     keep = xp.empty(n, dtype=bool)
     for piece in workspace.chunks(n, 4, key, CHUNK_BYTES):
@@ -112,8 +137,14 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, seed: int | None = No
     if not training or p == 0.0:
         return x
     xp = get_array_module(x.data)
-    keep = keep_mask(x.shape, p, random_seed() if seed is None else seed, step, first_row, xp)
+    seed = random_seed() if seed is None else seed
+    scale = x.dtype.type(1.0 / (1.0 - p))
     # y = x * m / (1 - p), m ~ Bernoulli(1 - p): E[y] = x, the test-time output
-    mask = keep.astype(x.dtype)
-    mask *= x.dtype.type(1.0 / (1.0 - p))
+    if cuda.runs_kernels(xp):
+        mask = xp.empty(x.shape, dtype=x.dtype)
+        cuda.launch(MASK_KERNEL, "dropout_mask", x.dtype, mask.size, mask,
+                    *mask_constants(x.shape, p, seed, step, first_row), scale)
+    else:
+        mask = keep_mask(x.shape, p, seed, step, first_row, xp).astype(x.dtype)
+        mask *= scale
     return Dropout(mask)(x)

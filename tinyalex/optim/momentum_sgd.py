@@ -8,10 +8,25 @@ import numpy as np
 
 from tinyalex.backend import device_of, get_array_module, to_cpu, to_device
 from tinyalex.layers import Parameter
-from tinyalex.ops import threads, workspace
+from tinyalex.ops import cuda, threads, workspace
 
 DEFAULTS = {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005}
 PIECE_BYTES = 2**20  # of a parameter at a time (the paper's net: 256 KiB pieces took 132 ms a step, 1 MiB 59 ms)
+
+# The GPU's update: one thread per weight, one pass over w, v and g instead of the CPU's five
+UPDATE_KERNEL = r"""
+extern "C" __global__ void momentum_sgd(long long n, T* w, T* v, const T* g, T lr, T momentum, T decay_lr)
+{
+    for (long long i = FIRST_INDEX; i < n; i += INDEX_STRIDE) {
+        // v <- momentum * v - weight_decay * lr * w - lr * dL/dw ;  w <- w + v
+        T velocity = momentum * v[i];
+        velocity -= decay_lr * w[i];
+        velocity -= lr * g[i];
+        v[i] = velocity;
+        w[i] += velocity;
+    }
+}
+"""
 
 
 class MomentumSGD:
@@ -63,7 +78,7 @@ class MomentumSGD:
         Each parameter is updated in pieces of about 1 MiB, so that the four passes over a
         piece stay in the CPU cache instead of going to memory four times; the pieces of all the
         parameters spread over the op threads (tinyalex/ops/threads.py). On the GPU each
-        parameter is one piece.
+        parameter is one piece, updated by one CUDA kernel (UPDATE_KERNEL).
         """
         pieces = []
         for group in self.param_groups:
@@ -86,6 +101,10 @@ class MomentumSGD:
         w, v, g = w[part], v[part], g[part]
         lr, momentum, decay = group["lr"], group["momentum"], group["weight_decay"]
         xp = get_array_module(w)
+        if cuda.runs_kernels(xp) and w.flags.c_contiguous and v.flags.c_contiguous:
+            g = xp.ascontiguousarray(g, dtype=w.dtype)
+            cuda.launch(UPDATE_KERNEL, "momentum_sgd", w.dtype, w.size, w, v, g, lr, momentum, w.dtype.type(decay * lr))
+            return
         tmp = workspace.take(w.shape, w.dtype, w)
         # v <- momentum * v - weight_decay * lr * w - lr * dL/dw ;  w <- w + v
         v *= w.dtype.type(momentum)
