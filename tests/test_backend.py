@@ -1,4 +1,5 @@
 """The backend: array modules, devices, TINYALEX_DEVICE, and life without CuPy."""
+import os
 import subprocess
 import sys
 import types
@@ -171,3 +172,18 @@ def test_round_trip_between_host_and_gpu():
     assert isinstance(back, np.ndarray) and np.array_equal(back, a)
     t = tinyalex.Tensor(a, requires_grad=True).to("gpu")
     assert t.device == "gpu:0" and t.requires_grad and np.array_equal(t.numpy(), a)
+
+
+@pytest.mark.parametrize("env, expected", [({}, "False None"), ({"TINYALEX_TF32": "1"}, "True 1"),
+                                           ({"TINYALEX_TF32": "0"}, "False None"), ({"CUPY_TF32": "1"}, "True 1")])
+def test_tf32_is_off_unless_asked_for_and_is_set_for_cupy_before_it_is_imported(env, expected):
+    code = "import os; from tinyalex import backend; print(backend.tf32_enabled(), os.environ.get('CUPY_TF32'))"
+    clean = {k: v for k, v in os.environ.items() if k not in ("TINYALEX_TF32", "CUPY_TF32")}
+    done = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True)
+    assert done.stdout.split() == expected.split(), done.stderr
+
+
+def test_a_wrong_tf32_value_is_refused_by_name():
+    env = {**os.environ, "TINYALEX_TF32": "yes"}
+    done = subprocess.run([sys.executable, "-c", "import tinyalex"], env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and "TINYALEX_TF32 must be 0 or 1, got 'yes'" in done.stderr

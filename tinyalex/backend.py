@@ -2,7 +2,8 @@
 
 Ops never consult a global device flag: they ask `get_array_module(*arrays)` and
 compute with whatever module owns their inputs. This module also picks the default
-device (``TINYALEX_DEVICE=cpu|gpu|auto``) and moves arrays between host and GPU.
+device (``TINYALEX_DEVICE=cpu|gpu|auto``), moves arrays between host and GPU, and sets
+CuPy's TF32 mode (``TINYALEX_TF32=0|1``, off by default) before importing it.
 """
 from __future__ import annotations
 
@@ -11,6 +12,23 @@ import os
 from typing import Any
 
 import numpy as np
+
+
+
+def tf32_requested() -> bool:
+    """TINYALEX_TF32=1: let cuBLAS round float32 products' inputs to TF32 (10-bit mantissas) on tensor cores.
+
+    Off by default, so that the GPU computes in float32 as the CPU does. CuPy reads its own switch,
+    CUPY_TF32, when it is imported, so this module sets it before importing CuPy (unless it is set).
+    """
+    value = os.environ.get("TINYALEX_TF32", "0")
+    if value not in ("0", "1", ""):
+        raise ValueError(f"TINYALEX_TF32 must be 0 or 1, got {value!r}")
+    return value == "1"
+
+
+if tf32_requested():
+    os.environ.setdefault("CUPY_TF32", "1")
 
 try:  # CuPy is an optional extra; without it everything runs on NumPy.
     import cupy as _cupy
@@ -25,6 +43,11 @@ INSTALL_HINT = (
 
 class DeviceError(RuntimeError):
     """A device was asked for that this machine cannot provide."""
+
+
+def tf32_enabled() -> bool:
+    """Whether CuPy's products may use TF32: CUPY_TF32=1 as CuPy read it (TINYALEX_TF32=1 sets it)."""
+    return os.environ.get("CUPY_TF32", "0") == "1"
 
 
 def cupy_available() -> bool:

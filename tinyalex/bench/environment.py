@@ -74,6 +74,10 @@ def process(framework: str, device: str) -> dict[str, Any]:
 
         xp = backend.require_gpu()
         env.update(cupy=xp.__version__, gpu=xp.cuda.runtime.getDeviceProperties(xp.cuda.Device().id)["name"].decode())
+    if device == "gpu":
+        from tinyalex import backend
+
+        env["tf32"] = backend.tf32_enabled()  # both frameworks follow TINYALEX_TF32 (bench/networks.py)
     if framework == "tinyalex":
         env["tinyalex_threads"] = threads.count()  # the op pool's threads; OpenBLAS runs one inside each
     env["blas_threads"] = blas_threads()

@@ -5,6 +5,7 @@ from collections import OrderedDict
 from typing import Any
 
 from tinyalex import layers as nn
+from tinyalex import backend
 from tinyalex.backend import to_cpu
 from tinyalex.models.alexnet import AlexNet, alexnet_small
 
@@ -35,7 +36,7 @@ def torch_twin(model: AlexNet, device: str = "cpu") -> Any:
     The model's input scale becomes a first layer `input_scale` (when it is not 1); LRN
     normalises each tower on its own with the paper's alpha (see torch_layers.TowerLRN).
     ReLUs run in place, as in torchvision's AlexNet, so that PyTorch is measured at its usual best.
-    On the GPU this turns PyTorch's TF32 off: CuPy's products use none, so both sides compute in float32.
+    On the GPU PyTorch uses TF32 exactly when CuPy does (TINYALEX_TF32=1; off by default, both sides in float32).
     """
     import torch
 
@@ -68,7 +69,7 @@ def torch_twin(model: AlexNet, device: str = "cpu") -> Any:
         for param_name, param in layer.named_parameters():
             getattr(twin, param_name).data.copy_(torch.from_numpy(to_cpu(param.data)))
         twins[name] = twin
-    if device == "gpu":
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
+    if device == "gpu":  # TF32 exactly when tinyalex's CuPy uses it (TINYALEX_TF32, off by default)
+        torch.backends.cudnn.allow_tf32 = backend.tf32_enabled()
+        torch.backends.cuda.matmul.allow_tf32 = backend.tf32_enabled()
     return tnn.Sequential(twins).to("cuda" if device == "gpu" else device)
