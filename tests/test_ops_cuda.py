@@ -317,6 +317,20 @@ def test_dropout_masks_and_the_update_on_the_gpu_match_numpy():
 
 
 @pytest.mark.gpu
+def test_convolution_in_gpu_chunks_matches_numpy(monkeypatch):
+    import cupy
+
+    from tinyalex.ops import conv2d as conv_module
+
+    x, w, b = conv_inputs((5, 4, 7, 7), (6, 2, 5, 5), np.float32)
+    monkeypatch.setattr(conv_module, "GPU_CHUNK_BYTES", 2 * 2 * 25 * 7 * 7 * 4)  # one image's columns: 5 chunks
+    gpu = conv_gradients(x, w, b, 1, 2, 2, xp=cupy)
+    cpu = conv_gradients(x, w, b, 1, 2, 2)
+    for name, got, want in zip(("y", "dx", "dw", "db"), gpu, cpu):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("config", LRNS)
 def test_lrn_kernels_on_the_gpu_match_numpy(config):
     import cupy

@@ -79,3 +79,10 @@ def test_a_training_step_takes_no_fresh_pages_once_warm():
         optimizer.step()
         faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     assert max(faults[2:]) < 500, faults  # 4 KiB pages; a step that maps its activations afresh takes thousands
+
+
+def test_on_the_gpu_the_batch_is_one_piece_unless_a_gpu_target_is_given(monkeypatch):
+    monkeypatch.setattr(workspace, "get_array_module", lambda like: object())  # any module but NumPy
+    assert workspace.chunks(10, 100, None, 1000) == [slice(0, 10)]
+    pieces = workspace.chunks(10, 100, None, 1000, gpu_target=300)
+    assert [p.stop - p.start for p in pieces] == [2, 3, 2, 3] and pieces[0].start == 0 and pieces[-1].stop == 10

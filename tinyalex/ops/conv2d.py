@@ -11,6 +11,8 @@ from tinyalex.ops.validate import ShapeError, check_nchw, check_window
 from tinyalex.ops.winograd import Winograd, filter_gradient, filter_transform
 
 CHUNK_BYTES = 32 * 2**20  # im2col columns built at a time: big enough for BLAS, small enough to stay cached
+# on the GPU: the paper's conv2 at batch 128 has 854 MiB of columns, built in four pieces instead of at once
+GPU_CHUNK_BYTES = 256 * 2**20
 ALGORITHMS = ("auto", "im2col", "winograd")
 # "auto" takes Winograd where a tower's input x output channels reach this. On this project's 2-core CPU
 # (2026-12-02, `python examples/conv_algorithms.py`) the paper's conv3-conv5 (192-256 x 128-384) ran
@@ -36,7 +38,8 @@ class Conv2d(Function):
       both are CUDA kernels (im2col.py).
     - It works on chunks of images whose columns take about 32 MiB, instead of the whole
       batch's (224 MiB for conv2 at batch 32, 0.9 GiB at 128): the columns are reused
-      from the workspace pool while still in the cache, and never kept. Backward builds
+      from the workspace pool while still in the cache, and never kept. On the GPU the
+      chunks are 256 MiB, to bound the memory the columns take. Backward builds
       them again, chunk by chunk, for the weight gradient; that costs one im2col and
       saves keeping half a GiB of columns per step.
     - The chunks run in the op thread pool (threads.py), one per core at a time; the weight
@@ -69,7 +72,7 @@ class Conv2d(Function):
         g, (o, cg, kh, kw) = self.groups, w.shape
         oh = output_size(x.shape[2], kh, self.stride[0], self.pad[0])
         ow = output_size(x.shape[3], kw, self.stride[1], self.pad[1])
-        parts = workspace.chunks(len(x), cg * g * kh * kw * oh * ow * x.itemsize, x, CHUNK_BYTES)
+        parts = workspace.chunks(len(x), cg * g * kh * kw * oh * ow * x.itemsize, x, CHUNK_BYTES, GPU_CHUNK_BYTES)
         w_cols = w.reshape(g, o // g, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(g, kh * kw * cg, o // g)
         return parts, oh, ow, w_cols
 

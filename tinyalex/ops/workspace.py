@@ -70,15 +70,16 @@ def _pool() -> tuple[dict[int, list], "weakref.WeakValueDictionary[int, np.ndarr
     return _local.free, _local.lent
 
 
-def chunks(n: int, item_bytes: int, like: Any, target: int) -> list[slice]:
-    """A batch of n items in nearly equal pieces of at most about `target` bytes (the whole batch on the GPU).
+def chunks(n: int, item_bytes: int, like: Any, target: int, gpu_target: int | None = None) -> list[slice]:
+    """A batch of n items in nearly equal pieces of at most about `target` bytes.
 
     On the CPU the number of pieces is a multiple of the op threads (`threads.count()`), so
     that every thread gets as much work, unless the whole batch is less than
     `threads.MIN_SPLIT_BYTES` (then handing pieces to other threads costs more than it saves).
+    On the GPU the whole batch is one piece, or pieces of at most about `gpu_target` bytes when given.
     """
     if get_array_module(like) is not np:
-        return [slice(0, n)]
+        return threads.split(n, -(-n // max(1, gpu_target // max(1, item_bytes))) if gpu_target else 1)
     pieces = -(-n // max(1, target // max(1, item_bytes)))  # at most target // item_bytes items each
     if n * item_bytes >= threads.MIN_SPLIT_BYTES:
         pieces = -(-pieces // threads.count()) * threads.count()
