@@ -6,6 +6,7 @@
 #   gpu-tests.log    pytest on every gpu-marked test and the CuPy runs of the `xp` tests
 #   bench-gpu.txt    the benchmark's tables; bench-gpu.json the same numbers; bench-gpu.err its progress
 #   peak-gpu.jsonl   one line per framework: peak host RSS and GPU memory of 3 training steps at batch 128
+#   bench-gpu-tf32.* with GPU_CHECK_TF32=1: the training step again with TF32 on both sides (about 2 more minutes)
 # The last lines printed are a short summary: test counts and the training-step table.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,15 @@ timeout "${GPU_BENCH_TIMEOUT:-300}" python -m tinyalex bench --device gpu --mode
     --layers --rounds 2 --steps 10 --warmup 3 --json "$OUT/bench-gpu.json" > "$OUT/bench-gpu.txt" 2> "$OUT/bench-gpu.err"
 bench=$?
 
+# with GPU_CHECK_TF32=1, the same training step with TF32 on both sides (TINYALEX_TF32=1), 1 round
+tf32=0
+if [ "${GPU_CHECK_TF32:-0}" = 1 ]; then
+    TINYALEX_TF32=1 timeout "${GPU_TF32_TIMEOUT:-150}" python -m tinyalex bench --device gpu --model alexnet \
+        --batch-size 128 --compare torch --rounds 1 --steps 10 --warmup 3 --json "$OUT/bench-gpu-tf32.json" \
+        > "$OUT/bench-gpu-tf32.txt" 2>> "$OUT/bench-gpu.err"
+    tf32=$?
+fi
+
 : > "$OUT/peak-gpu.jsonl"
 for framework in tinyalex torch; do
     timeout 30 python -m tinyalex.bench.peak "$framework" 128 224 gpu 1.0 >> "$OUT/peak-gpu.jsonl" 2>> "$OUT/bench-gpu.err"
@@ -39,6 +49,9 @@ echo "== peak memory, batch 128 (MiB)"; cat "$OUT/peak-gpu.jsonl"
 echo "== GPU tests (exit $tests; 124 = timed out)"
 grep -E "^(FAILED|ERROR)" "$OUT/gpu-tests.log" | head -n 15
 tail -n 1 "$OUT/gpu-tests.log"
+if [ "${GPU_CHECK_TF32:-0}" = 1 ]; then
+    echo "== TF32 on both sides (exit $tf32)"; sed -n '/^configuration/,/^$/p' "$OUT/bench-gpu-tf32.txt"
+fi
 echo "== summary: training step and inference, tinyalex (CuPy) vs PyTorch (cuDNN)"
 if [ "$bench" -eq 0 ]; then sed -n '/^configuration/,/^$/p' "$OUT/bench-gpu.txt"; else echo "no benchmark table (see $OUT/bench-gpu.err)"; fi
 exit $(( tests != 0 || bench != 0 ))

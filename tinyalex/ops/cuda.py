@@ -78,8 +78,8 @@ def arguments(source: str, name: str, dtype: Any, args: tuple) -> list:
     for k, ((c_type, pointer), arg) in enumerate(zip(params, args)):
         want = np.dtype(C_TYPES[c_type] or dtype)
         if pointer:
-            if getattr(arg, "dtype", None) != want or not arg.flags.c_contiguous:
-                got = f"{getattr(arg, 'dtype', type(arg).__name__)}, contiguous: {getattr(arg, 'flags', None) and arg.flags.c_contiguous}"
+            if not hasattr(arg, "flags") or arg.dtype != want or not arg.flags.c_contiguous:
+                got = f"a {arg.dtype} array, C-contiguous: {arg.flags.c_contiguous}" if hasattr(arg, "flags") else repr(arg)
                 raise TypeError(f"kernel {name}: argument {k} must be a C-contiguous {want} array, got {got}")
             converted.append(arg)
         else:

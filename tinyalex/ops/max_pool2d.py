@@ -16,8 +16,8 @@ CHUNK_BYTES = 2 * 2**20  # images pooled at a time (the fastest of 0.25-4 MiB he
 # The GPU's forward: one thread per output, the window read once; i = ((image * C + channel) * OH + oy) * OW + ox.
 # Padding counts as -inf, so it never wins; a NaN in the window makes y NaN, as np.maximum does on the CPU.
 FORWARD_KERNEL = r"""
-extern "C" __global__ void max_pool_forward(long long n, const T* x, T* y, unsigned char* argmax,
-                                            int h, int w, int oh, int ow, int kh, int kw, int sh, int sw, int ph, int pw)
+extern "C" __global__ void max_pool_forward(long long n, const T* x, T* y, unsigned char* argmax, int h, int w,
+                                            int oh, int ow, int kh, int kw, int sh, int sw, int ph, int pw)
 {
     for (long long i = FIRST_INDEX; i < n; i += INDEX_STRIDE) {
         const int ox = i % ow, oy = i / ow % oh;
@@ -42,8 +42,8 @@ extern "C" __global__ void max_pool_forward(long long n, const T* x, T* y, unsig
 # The GPU's backward, a gather: one thread per input pixel adds the gradients of the windows whose
 # maximum it is, in the windows' order (so it sums exactly as the CPU's np.add.at does); no atomics.
 BACKWARD_KERNEL = r"""
-extern "C" __global__ void max_pool_backward(long long n, const T* gy, const unsigned char* argmax, T* gx,
-                                             int h, int w, int oh, int ow, int kh, int kw, int sh, int sw, int ph, int pw)
+extern "C" __global__ void max_pool_backward(long long n, const T* gy, const unsigned char* argmax, T* gx, int h,
+                                             int w, int oh, int ow, int kh, int kw, int sh, int sw, int ph, int pw)
 {
     for (long long i = FIRST_INDEX; i < n; i += INDEX_STRIDE) {
         const int col = i % w + pw, row = i / w % h + ph;  // the pixel in padded coordinates
@@ -129,7 +129,7 @@ class MaxPool2d(Function):
         return y
 
     def _kernel_forward(self, x: Any, oh: int, ow: int) -> Any:
-        """The GPU's forward: FORWARD_KERNEL writes y and the argmax in one pass (the argmax is dropped under no_grad)."""
+        """The GPU's forward: FORWARD_KERNEL writes y and the argmax in one pass (the argmax dropped under no_grad)."""
         xp = get_array_module(x)
         n, c, h, w = x.shape
         y = xp.empty((n, c, oh, ow), dtype=x.dtype)
