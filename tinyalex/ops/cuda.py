@@ -99,4 +99,6 @@ def launch(source: str, name: str, dtype: Any, n: int, *args: Any) -> None:
         return
     converted = arguments(source, name, dtype, (n, *args))
     blocks = min(-(-n // THREADS), MAX_BLOCKS)
-    compiled(source, name, np.dtype(dtype))((blocks,), (THREADS,), tuple(converted))
+    first_array = next(a for a, (_, pointer) in zip(converted, signature(source, name)) if pointer)
+    with backend.device_scope(first_array):  # a kernel runs on the current device: make it the arrays' own
+        compiled(source, name, np.dtype(dtype))((blocks,), (THREADS,), tuple(converted))
