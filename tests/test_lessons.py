@@ -168,9 +168,9 @@ CLAIMS = {
     "07": [("a pixel collects at most four units", lambda v: 1 <= v["most"] <= 4), ("16 outputs", lambda v: v["outputs"] == 16)],
     "08": [("the geometric mean is the scaled network", lambda v: v["geometric_vs_scaled"] < 1e-12),
            ("the arithmetic mean is not close", lambda v: abs(v["arithmetic_top"] - v["scaled_top"]) > 0.05),
-           ("dropout lowers the test error on draws 2 and 3, about even on draw 1",
+           ("dropout lowers the test error on draws 2 and 3, and does worse on draw 1",
             lambda v: all(a < b for a, b in zip(v["test_with"][1:], v["test_without"][1:]))
-            and abs(v["test_with"][0] - v["test_without"][0]) < 0.01)],
+            and v["test_with"][0] > v["test_without"][0])],
     "09": [("brightness dominates the photos", lambda v: v["share_p1"] > 0.5 and v["p1_angle"] < 20),
            ("a wide photo's square keeps two thirds of its width",
             lambda v: abs(v["kept_low"] - 2 / 3) < 0.01 and abs(v["kept_high"] - 2 / 3) < 0.01),

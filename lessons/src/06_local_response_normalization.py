@@ -308,6 +308,19 @@ else:
     print("no GPU measurement saved yet (lessons/gpu_outputs.py writes lessons/saved/gpu.json on a GPU machine)")
 
 # %% [markdown]
+# tinyalex's own LRN on a GPU goes one step further and has no separate window sum at all. Its forward is one
+# kernel, `lrn_forward` in `tinyalex/ops/local_response_norm.py`, beside the NumPy code: a thread per element sums the
+# squares of its window in a register and writes $b^i$. Its backward, `lrn_backward`, recomputes the denominators
+# from $x$ instead of keeping $r$ and $q$ from forward, which saves two activations of memory. Here is the forward,
+# as the GPU compiles it (with `typedef float T;` in front). The tests run both kernels on the CPU, compiled by g++
+# (`tests/cuda_emulator.py`), against the NumPy code above.
+
+# %%
+from tinyalex.ops import local_response_norm as lrn_op
+
+print(lrn_op.FORWARD_KERNEL.strip())
+
+# %% [markdown]
 # ## 5. PyTorch and Caffe: $\alpha$ divided by $n$
 #
 # PyTorch's `torch.nn.LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=1.0)` and Caffe's `LRN` layer (`local_size`,
