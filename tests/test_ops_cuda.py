@@ -70,8 +70,8 @@ def test_numbers_take_the_declared_types():
 
 
 @pytest.mark.parametrize("bad, message", [
-    ((4, np.ones(4, np.float32), np.empty(4), 2.0, np.empty(4, np.uint8), 3), "argument 1 must be a C-contiguous "
-                                                                            "float64 array, got a float32 array"),
+    ((4, np.ones(4, np.float32), np.empty(4), 2.0, np.empty(4, np.uint8), 3),
+     "argument 1 must be a C-contiguous float64 array, got a float32 array"),
     ((4, np.ones((2, 4))[:, ::2], np.empty(4), 2.0, np.empty(4, np.uint8), 3), "C-contiguous: False"),
     ((4, [1.0] * 4, np.empty(4), 2.0, np.empty(4, np.uint8), 3), r"got \[1.0, 1.0, 1.0, 1.0\]"),
     ((4, np.ones(4), np.empty(4), 2.0, np.empty(4, np.int8), 3), "argument 4 must be a C-contiguous uint8"),

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 
-
 def tf32_requested() -> bool:
     """TINYALEX_TF32=1: let cuBLAS round float32 products' inputs to TF32 (10-bit mantissas) on tensor cores.
 

@@ -78,8 +78,9 @@ def arguments(source: str, name: str, dtype: Any, args: tuple) -> list:
     for k, ((c_type, pointer), arg) in enumerate(zip(params, args)):
         want = np.dtype(C_TYPES[c_type] or dtype)
         if pointer:
-            if not hasattr(arg, "flags") or arg.dtype != want or not arg.flags.c_contiguous:
-                got = f"a {arg.dtype} array, C-contiguous: {arg.flags.c_contiguous}" if hasattr(arg, "flags") else repr(arg)
+            is_array = hasattr(arg, "flags")
+            if not is_array or arg.dtype != want or not arg.flags.c_contiguous:
+                got = f"a {arg.dtype} array, C-contiguous: {arg.flags.c_contiguous}" if is_array else repr(arg)
                 raise TypeError(f"kernel {name}: argument {k} must be a C-contiguous {want} array, got {got}")
             converted.append(arg)
         else:

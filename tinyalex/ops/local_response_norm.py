@@ -11,7 +11,7 @@ from tinyalex.ops.validate import check_nchw
 CHUNK_BYTES = 2 * 2**20  # images normalised at a time (the fastest of 0.25-4 MiB here, 2026-12-02)
 
 # The GPU's forward: one thread per (image, channel i, pixel), its window of squares summed in a register.
-# x[i] of a thread's pixel is x[base + i * HW]; the window is clipped at the channel edges.
+# a points at channel 0 of the thread's image and pixel, so channel j is a[j * HW]; windows stop at the channel edges.
 FORWARD_KERNEL = r"""
 extern "C" __global__ void lrn_forward(long long n, const T* x, T* y, int c, int hw, int before, int after,
                                        T alpha, T beta, T k)
@@ -51,6 +51,7 @@ extern "C" __global__ void lrn_backward(long long n, const T* x, const T* gy, T*
     }
 }
 """
+
 
 def window_sum(a: Any, before: int, after: int, out: Any) -> Any:
     """out[:, i] = sum of a[:, j] for j in [i - before, i + after], clipped at the channel edges.
