@@ -259,6 +259,38 @@ def test_momentum_sgd_kernel_is_the_papers_rule(emulated, monkeypatch):
     np.testing.assert_allclose(kernel_w, w, rtol=1e-12)
 
 
+# every kernel in one training step
+
+def two_training_steps(width=0.125):
+    """alexnet_small's loss and weights after two momentum SGD steps on a fixed batch of two images."""
+    from tinyalex.models import alexnet_small
+    from tinyalex.optim import MomentumSGD
+
+    model = alexnet_small(width=width, seed=0)
+    opt = MomentumSGD(model.parameters())
+    rng = np.random.default_rng(14)
+    x, labels = rng.standard_normal((2, 3, 64, 64)).astype(np.float32) * 60, np.array([3, 7])
+    losses = []
+    for _ in range(2):
+        opt.zero_grad()
+        loss = F.softmax_cross_entropy(model(x), labels)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.data))
+    return losses, {name: p.data.copy() for name, p in model.named_parameters()}
+
+
+def test_a_training_step_through_every_kernel_matches_numpy(emulated, monkeypatch):
+    """The GPU path of the whole network on the CPU: convolutions, LRN, pooling, dropout and the update together."""
+    kernel_losses, kernel_weights = two_training_steps()
+    monkeypatch.setattr(cuda, "runs_kernels", lambda xp: False)
+    numpy_losses, numpy_weights = two_training_steps()
+    np.testing.assert_allclose(kernel_losses, numpy_losses, rtol=1e-5)
+    assert kernel_losses[1] != kernel_losses[0]  # the first step changed the weights
+    for name, want in numpy_weights.items():
+        np.testing.assert_allclose(kernel_weights[name], want, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
 # every kernel compiles for the GPU
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")
