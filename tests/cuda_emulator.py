@@ -42,6 +42,24 @@ _built: dict = {}
 _folder = tempfile.mkdtemp(prefix="tinyalex-cuda-emulator-")
 
 
+def all_kernels() -> list[tuple[str, str]]:
+    """(source, name) of every kernel of tinyalex's core: the `*_KERNEL` strings of its engine, ops, layers, optim."""
+    import importlib
+    import pkgutil
+
+    import tinyalex
+
+    found = []
+    for info in pkgutil.walk_packages(tinyalex.__path__, "tinyalex."):
+        if not info.name.startswith(("tinyalex.engine.", "tinyalex.ops.", "tinyalex.layers.", "tinyalex.optim.")):
+            continue
+        module = importlib.import_module(info.name)
+        for attribute, value in sorted(vars(module).items()):
+            if attribute.endswith("_KERNEL") and isinstance(value, str):
+                found += [(value, name) for name in re.findall(r'extern "C" __global__ void (\w+)', value)]
+    return found
+
+
 def compiler_missing() -> str | None:
     """Why kernels cannot be emulated here, or None."""
     return None if shutil.which("g++") else "g++ not found"

@@ -56,6 +56,10 @@ extern "C" __global__ void scale(long long n, const T* x, T* y, T a, unsigned ch
 """
 
 
+def test_every_kernel_of_tinyalex_is_tested_here():
+    assert sorted(KERNELS, key=lambda k: k[1]) == sorted(cuda_emulator.all_kernels(), key=lambda k: k[1])
+
+
 def test_the_signature_is_read_from_the_source():
     assert cuda.signature(SCALE, "scale") == (("long long", False), ("T", True), ("T", True), ("T", False),
                                               ("unsigned char", True), ("int", False))
