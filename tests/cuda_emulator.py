@@ -15,7 +15,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -56,7 +55,7 @@ def all_kernels() -> list[tuple[str, str]]:
         module = importlib.import_module(info.name)
         for attribute, value in sorted(vars(module).items()):
             if attribute.endswith("_KERNEL") and isinstance(value, str):
-                found += [(value, name) for name in re.findall(r'extern "C" __global__ void (\w+)', value)]
+                found += [(value, name) for name in cuda.declarations(value)]
     return found
 
 
@@ -67,7 +66,7 @@ def compiler_missing() -> str | None:
 
 def _wrapper(source: str, name: str) -> str:
     """C code of `emulate_<name>(grid, block, params...)`, which runs every thread of the grid in turn."""
-    declared = re.search(r'extern "C" __global__ void ' + name + r"\s*\(([^)]*)\)", source).group(1)
+    declared = cuda.declarations(source)[name]
     names = [param.replace("*", " ").split()[-1] for param in declared.split(",")]
     return (f'extern "C" void emulate_{name}(unsigned grid, unsigned block, {declared}) {{\n'
             "    gridDim.x = grid; blockDim.x = block; gridDim.y = gridDim.z = blockDim.y = blockDim.z = 1;\n"

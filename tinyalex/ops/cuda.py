@@ -34,6 +34,7 @@ PRELUDE = (
     "#define INDEX_STRIDE ((long long)blockDim.x * gridDim.x)\n"
     "#ifndef INFINITY\n#define INFINITY __int_as_float(0x7f800000)\n#endif\n"  # NVRTC has no math.h
 )
+DECLARATION = re.compile(r'extern "C" __global__ void (\w+)\s*\(([^)]*)\)')  # a kernel's name and parameters
 # a parameter's C type (without const and *) -> its NumPy dtype; None: the kernel's T
 C_TYPES = {"T": None, "float": np.float32, "double": np.float64, "int": np.int32, "unsigned": np.uint32,
            "unsigned int": np.uint32, "long long": np.int64, "unsigned char": np.uint8}
@@ -52,14 +53,19 @@ def source_for(source: str, dtype: Any) -> str:
     return f"typedef {c_type} T;\n{PRELUDE}{source}"
 
 
+def declarations(source: str) -> dict[str, str]:
+    """The kernels a source declares: name -> its parameter list as written."""
+    return dict(DECLARATION.findall(source))
+
+
 @functools.lru_cache(maxsize=None)
 def signature(source: str, name: str) -> tuple[tuple[str, bool], ...]:
     """The kernel's parameters as (C type, is a pointer), read from its declaration in the source."""
-    found = re.search(r'extern "C" __global__ void ' + re.escape(name) + r"\s*\(([^)]*)\)", source)
-    if found is None:
+    declared = declarations(source).get(name)
+    if declared is None:
         raise ValueError(f"no kernel named {name!r} in this source")
     params = []
-    for param in found.group(1).split(","):
+    for param in declared.split(","):
         words = param.replace("*", " * ").split()
         pointer = "*" in words
         c_type = " ".join(w for w in words[:-1] if w not in ("const", "*", "__restrict__"))
