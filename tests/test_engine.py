@@ -202,18 +202,21 @@ def test_a_fresh_leaf_gradient_is_kept_without_a_copy_and_shared_or_given_ones_a
     assert e.grad.tolist() == [2.0, 2.0]
 
 
-def test_graph_is_freed_after_backward():
+def test_the_graph_keeps_what_backward_needs_until_backward_and_nothing_else():
     x = leaf(np, np.ones(1000))
-    h = x * 2  # an intermediate that exp's backward would need
-    y = h.exp().sum()
-    alive = weakref.ref(h)
-    del h
+    h = x * 2  # no backward needs h's array: exp's backward uses exp's own output
+    e = h.exp()  # the product's backward needs e's array
+    y = (e * x).sum()
+    unneeded, needed, node = weakref.ref(h.data), weakref.ref(e.data), weakref.ref(e.node)
+    del h, e
     gc.collect()
-    assert alive() is not None  # the graph keeps it until backward
+    assert unneeded() is None  # freed with its tensor, in forward
+    assert needed() is not None and node() is not None  # the graph keeps them until backward
     y.backward()
     gc.collect()
-    assert alive() is None
+    assert needed() is None and node() is None
     assert y.creator is None
+    assert np.allclose(x.grad, 3 * np.exp(2))  # d/dx e^(2x) x = (2x + 1) e^(2x) at x = 1
 
 
 def test_retain_graph_keeps_it_for_a_second_backward():

@@ -363,7 +363,10 @@ print("y =", y.item(), " dy/dx =", x.grad, " exact (2a+1)*2x =", (2 * np.array([
 # ## 7. Your own operation in tinyalex
 #
 # A tinyalex `Function` works on raw arrays: `forward(*arrays)` returns the output array and keeps what backward
-# needs as attributes; `backward(*grads)` returns one gradient per input. Here is the *softplus*
+# needs as attributes; `backward(*grads)` returns one gradient per input. It must keep it itself: unlike the tiny
+# engine above, tinyalex's graph holds each input that an op made by a small `Node` (its creator, shape and
+# dtype), not by its array, so an activation that no backward needs (conv1's output before ReLU) is freed as
+# soon as your code lets go of it. Here is the *softplus*
 # $\log(1+e^x)$, whose derivative is the logistic sigmoid $\sigma(x) = 1/(1+e^{-x})$. Writing it with
 # `get_array_module` makes it run on the GPU too.
 

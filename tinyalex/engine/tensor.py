@@ -5,6 +5,11 @@ A Tensor wraps a NumPy or CuPy array. Calling a Function on tensors runs its
 as the creator of its outputs. `Tensor.backward()` walks those records in reverse
 topological order (by generation, as in DeZero) and calls each `backward` on raw
 arrays. Gradients are raw arrays too, and only leaf tensors keep them.
+
+The graph holds an op's output by its `Node` (its creator, shape and dtype), not by the
+tensor and its data, so an activation that no backward needs is freed as soon as the user
+lets go of it; each op keeps what its own backward needs (as Chainer's VariableNode and
+PyTorch's saved tensors do).
 """
 from __future__ import annotations
 
@@ -35,6 +40,10 @@ def is_grad_enabled() -> bool:
     return getattr(_mode, "grad_enabled", True)
 
 
+GRAPH_FREED = ("backward() reached a tensor whose graph an earlier backward() freed; "
+               "pass retain_graph=True to the earlier backward() to go through the graph twice")
+
+
 def _as_array(value: Any) -> Any:
     """Arrays pass through; Python numbers and lists become NumPy (floats as float32)."""
     if isinstance(value, np.ndarray) or backend.is_cupy_array(value):
@@ -47,11 +56,25 @@ def _as_array(value: Any) -> Any:
     return array
 
 
+class Node:
+    """What the graph keeps of an op's output: enough to route its gradient, not its data.
+
+    Without it, the op that reads conv1's output would hold the whole array until backward
+    (142 MiB at batch 128) although ReLU's backward needs only its own output.
+    `creator` becomes None when backward() frees the op.
+    """
+
+    __slots__ = ("creator", "generation", "shape", "dtype", "__weakref__")
+    requires_grad = True
+
+    def __init__(self, creator: "Function", shape: tuple, dtype: Any):
+        self.creator, self.generation, self.shape, self.dtype = creator, creator.generation + 1, shape, dtype
+
+
 class Tensor:
-    """An array with an optional gradient and the Function that produced it."""
+    """An array with an optional gradient and, for an op's output, the graph's `Node` of it."""
 
     __array_priority__ = 200  # numpy_array * tensor calls Tensor.__rmul__
-    graph_freed = False  # set on an op's output when backward() frees the op
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None, device: str | None = None):
         if isinstance(data, Tensor):
@@ -59,9 +82,17 @@ class Tensor:
         self.data = _as_array(data) if device is None else backend.to_device(_as_array(data), device)
         self.requires_grad = requires_grad
         self.grad: Any = None
-        self.creator: Function | None = None
-        self.generation = 0
+        self.node: Node | None = None  # set when an op that records the graph made this tensor
         self.name = name
+
+    @property
+    def creator(self) -> "Function | None":
+        """The Function that made this tensor; None for a leaf, and once backward() has freed it."""
+        return None if self.node is None else self.node.creator
+
+    @property
+    def generation(self) -> int:
+        return 0 if self.node is None else self.node.generation
 
     # --- array-like properties -------------------------------------------------
     @property
@@ -127,7 +158,7 @@ class Tensor:
         if self.creator is None:
             self._accumulate(grad)
             return
-        grads = {id(self): (self, grad)}  # the tensor rides along so it stays alive
+        grads = {id(self.node): (self.node, grad)}  # the node rides along so it stays alive
         given = {id(grad)}  # arrays a leaf may not keep as its own: the caller's, and those already kept
         queue: list = []
         seen = set()
@@ -154,7 +185,7 @@ class Tensor:
                     f"{type(function).__name__}.backward returned {len(grad_inputs)} gradients "
                     f"for {len(function.inputs)} inputs"
                 )
-            for x, gx in zip(function.inputs, grad_inputs):
+            for x, gx in zip(function.inputs, grad_inputs):  # x: a leaf Tensor or an op output's Node
                 if gx is None or not x.requires_grad:
                     continue
                 if gx.shape != x.shape:
@@ -164,9 +195,11 @@ class Tensor:
                     )
                 if gx.dtype != x.dtype:  # an op fed mixed precisions: each gradient takes its input's dtype
                     gx = gx.astype(x.dtype)
-                if x.creator is None:
+                if isinstance(x, Tensor):
                     x._accumulate(gx, owned=id(gx) not in given and _owns_memory(gx))
                     given.add(id(gx))
+                elif x.creator is None:  # not a leaf: the gradient would stop here instead of reaching the leaves
+                    raise RuntimeError(GRAPH_FREED)
                 else:
                     previous = grads.get(id(x))
                     grads[id(x)] = (x, gx if previous is None else previous[1] + gx)
@@ -176,11 +209,8 @@ class Tensor:
 
     def _accumulate(self, grad: Any, owned: bool = False) -> None:
         """Add grad into .grad; a first gradient that nothing else holds (`owned`) is kept without a copy."""
-        if self.graph_freed:  # not a leaf: the gradient would stop here instead of reaching the leaves
-            raise RuntimeError(
-                "backward() reached a tensor whose graph an earlier backward() freed; "
-                "pass retain_graph=True to the earlier backward() to go through the graph twice"
-            )
+        if self.node is not None:  # an op's output whose op backward() freed: not a leaf
+            raise RuntimeError(GRAPH_FREED)
         if self.grad is None:
             self.grad = grad if owned else grad.copy()
         else:
@@ -216,12 +246,11 @@ class Function:
         results = [Tensor(y, requires_grad=record) for y in outputs]
         if record:
             self.generation = max(t.generation for t in tensors)
-            self.inputs = tensors
-            self.outputs = [weakref.ref(y) for y in results]
-            self.output_meta = [(y.shape, y.dtype) for y in results]
+            self.inputs = [t if t.node is None else t.node for t in tensors]  # leaves as they are, outputs by node
             for y in results:
-                y.creator = self
-                y.generation = self.generation + 1
+                y.node = Node(self, y.shape, y.dtype)
+            self.outputs = [weakref.ref(y.node) for y in results]
+            self.output_meta = [(y.shape, y.dtype) for y in results]
         return results[0] if len(results) == 1 else tuple(results)
 
     def forward(self, *arrays: Any) -> Any:
@@ -233,9 +262,9 @@ class Function:
     def release(self) -> None:
         """Drop the inputs and everything forward saved, freeing the graph behind."""
         for ref in self.outputs:
-            y = ref()
-            if y is not None:
-                y.creator, y.graph_freed = None, True
+            node = ref()
+            if node is not None:
+                node.creator = None
         self.__dict__.clear()
 
 
