@@ -43,3 +43,24 @@ def test_the_saved_measurement_ran_each_framework_in_its_own_process_over_rounds
     assert saved["rounds"] >= 3 and "own process" in saved["method"]
     assert saved["frameworks"]["torch"]["torch"].startswith("2.13")
     assert all(len(c[job]["ratio"]["rounds"]) == saved["rounds"] for c in saved["configs"] for job in ("train", "inference"))
+
+
+def _mib(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def test_the_memory_paragraphs_state_the_saved_measurements():
+    """BENCHMARKS' figures for the graph's nodes: the saved peak runs and the saved GPU-path estimate."""
+    page = " ".join((ROOT / "docs" / "BENCHMARKS.md").read_text().split())
+    sections = (ROOT / "docs" / "bench" / "cpu-peak-2026-12-02.txt").read_text().split("## ")[1:]
+    before, after, torch = ([json.loads(line)["peak_mib"] for line in s.splitlines()[1:] if line] for s in sections)
+    assert (f"gave {_mib(before[0])} and {_mib(before[1])} MiB before the change (two runs) and {_mib(after[0])} and "
+            f"{_mib(after[1])} MiB after it") in page
+    assert f"{_mib(torch[0])} MiB for PyTorch" in page
+    estimate = (ROOT / "docs" / "bench" / "gpu-memory-estimate-2026-12-02.txt").read_text().split("## ")[1:]
+    kept = r"after forward, for backward: ([\d,]+) MiB"
+    peak = r"step 2: .* peak ([\d,]+) MiB"
+    (kept_then, peak_then), (kept_now, peak_now) = ((re.search(kept, s)[1], re.search(peak, s)[1]) for s in estimate)
+    assert f"{kept_now} MiB held by the graph after forward, a peak of {peak_now} MiB in the second step" in page
+    assert f"{kept_then} and {peak_then} MiB" in page
+    assert f"{int(kept_then.replace(',', '')) - int(kept_now.replace(',', ''))} MiB at batch 128" in page
