@@ -29,6 +29,7 @@ import pytest  # noqa: E402
 from tests.cuda_emulator import compiler_missing, emulate_gpu  # noqa: E402
 from tinyalex.bench.networks import build_model  # noqa: E402
 from tinyalex.bench.runs import TinyalexRuns  # noqa: E402
+from tinyalex.cli.options import integer  # noqa: E402
 from tinyalex.engine.tensor import Tensor  # noqa: E402
 from tinyalex.ops import conv2d, workspace  # noqa: E402
 
@@ -45,16 +46,10 @@ def on_the_gpu_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(conv2d.Conv2d, "_winograd", lambda self, x, w: False)
 
 
-def positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=positive, default=128)
-    parser.add_argument("--steps", type=positive, default=2, help="steps to run; the first also creates the momenta")
+    parser.add_argument("--batch-size", type=integer(1), default=128)
+    parser.add_argument("--steps", type=integer(1), default=2, help="steps to run; the first also creates the momenta")
     args = parser.parse_args()
     if compiler_missing():
         print(f"cannot emulate the kernels: {compiler_missing()}", file=sys.stderr)

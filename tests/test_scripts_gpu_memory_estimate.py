@@ -30,4 +30,4 @@ def test_a_second_step_ends_holding_what_it_started_with_and_the_graph_keeps_les
 
 def test_a_batch_size_of_zero_is_refused_by_name():
     done = subprocess.run([sys.executable, str(SCRIPT), "--batch-size", "0"], capture_output=True, text=True)
-    assert done.returncode == 2 and "--batch-size" in done.stderr and "at least 1" in done.stderr
+    assert done.returncode == 2 and "--batch-size" in done.stderr and "whole number >= 1" in done.stderr
