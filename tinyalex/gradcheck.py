@@ -16,6 +16,9 @@ element drawn from N(0, 1), so every element moves by about eps, as in the eleme
 
 A wrong gradient makes them differ unless its error happens to be orthogonal to d, which a
 random direction makes vanishingly unlikely; it cannot say which element is wrong.
+
+Both modes first evaluate f once more at x itself: a random f (unseeded dropout) would
+otherwise read as a wrong gradient.
 """
 from __future__ import annotations
 
@@ -42,6 +45,18 @@ def _float64(x: Any) -> Any:
     return xp.array(data, dtype=xp.float64)
 
 
+def _prepared(x: Any) -> tuple[Any, bool]:
+    """An input as the check uses it, and whether it is checked: a floating-point one as a float64 copy;
+    an integer or bool one (labels, indices) unchanged, as a constant with no gradient."""
+    data = x.data if isinstance(x, Tensor) else x
+    kind = getattr(data, "dtype", np.asarray(data).dtype).kind
+    if kind == "c":
+        raise TypeError("gradcheck: complex inputs are not supported; pass the real and imaginary parts as two inputs")
+    if kind in "iub":
+        return data if hasattr(data, "dtype") else np.asarray(data), False
+    return _float64(x), True
+
+
 def gradcheck(
     fn: Callable[..., Tensor],
     inputs: Sequence[Any],
@@ -57,43 +72,56 @@ def gradcheck(
     `params` may be a dict such as ``dict(model.named_parameters())``, whose keys then
     name the parameters in errors.
 
-    `fn(*tensors)` must return one Tensor; it runs on float64 copies of the inputs, in their
-    own memory layout (params are switched to float64 for the check and restored afterwards).
+    `fn(*tensors)` must return one Tensor and be deterministic (seed any dropout, or use eval
+    mode); it runs on float64 copies of the floating-point inputs, in their own memory layout
+    (params are switched to float64 for the check, and their data and .grad restored afterwards).
+    Integer and bool inputs (labels) are passed unchanged, as constants. A Parameter that fn
+    uses but `params` does not list gets the check's gradient added to its .grad.
     Each element is checked unless `directional` is set, which checks one random direction
     (see the module docstring). A value fails when |analytic - numeric| > atol + rtol * |numeric|.
     Returns the largest relative error |a - n| / max(|a|, |n|, atol); raises GradcheckError,
     naming the input and its worst element (or the direction's seed), when a value fails.
     """
-    arrays = [_float64(x) for x in inputs]
+    prepared = [_prepared(x) for x in inputs]
+    arrays = [a for a, _ in prepared]
     if isinstance(params, Mapping):
         param_names, params = list(params), list(params.values())
     else:
         param_names = [p.name or f"param {i}" for i, p in enumerate(params)]
-    saved = [p.data for p in params]
+    checked = [i for i, (_, is_checked) in enumerate(prepared) if is_checked]
+    if not checked and not params:
+        raise ValueError("gradcheck: nothing to check: no floating-point input and no params")
+    saved = [(p.data, p.grad) for p in params]
     for p in params:
         p.data, p.grad = _float64(p), None
-    targets = arrays + [p.data for p in params]
-    names = [f"input {i}" for i in range(len(arrays))] + param_names
+    targets = [arrays[i] for i in checked] + [p.data for p in params]
+    names = [f"input {i}" for i in checked] + param_names
     try:
-        tensors = [Tensor(a, requires_grad=True) for a in arrays]
+        tensors = [Tensor(a, requires_grad=is_checked) for a, is_checked in prepared]
         y = fn(*tensors)
+        if not isinstance(y, Tensor):
+            raise TypeError(f"gradcheck: fn must return one Tensor, got {type(y).__name__}")
         xp = get_array_module(y.data)
         rng = np.random.default_rng(seed)
         gy = xp.asarray(rng.standard_normal(y.shape))
         y.backward(gy)
-        analytic = [t.grad for t in tensors] + [p.grad for p in params]
+        analytic = [tensors[i].grad for i in checked] + [p.grad for p in params]
         analytic = [xp.zeros_like(t) if g is None else g for t, g in zip(targets, analytic)]
 
         def objective() -> float:
             with no_grad():  # params require grad: without this every probe would build a graph
                 return float((fn(*[Tensor(a) for a in arrays]).data * gy).sum())
 
+        first, again = float((y.data * gy).sum()), objective()
+        if abs(first - again) > 1e-12 * max(1.0, abs(first)):  # one more evaluation, at the same point
+            raise GradcheckError(f"gradcheck: fn is not deterministic: two evaluations at the same point gave "
+                                 f"{first!r} and {again!r}; seed its dropout, or put the model in eval mode")
         if directional:
             return _check_direction(objective, names, targets, analytic, rng, seed, eps, atol, rtol)
         return _check_elements(objective, names, targets, analytic, eps, atol, rtol)
     finally:
-        for p, data in zip(params, saved):
-            p.data, p.grad = data, None
+        for p, (data, grad) in zip(params, saved):
+            p.data, p.grad = data, grad
 
 
 def _check_elements(objective: Callable[[], float], names: list[str], targets: list, analytic: list,

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from tinyalex import backend
 from tinyalex.backend import get_array_module
 from tinyalex.engine.tensor import Function, Tensor, as_tensor
 
@@ -69,7 +72,7 @@ class Pow(Function):
     """x ** c for a constant exponent c."""
 
     def __init__(self, exponent: float):
-        self.exponent = exponent
+        self.exponent = float(exponent)  # a Python float: a NumPy float64 exponent would promote float32 to float64
 
     def forward(self, a):
         self.a = a
@@ -199,13 +202,17 @@ class GetItem(Function):
 
 
 def _like(value: Any, tensor: Tensor) -> Tensor:
-    """`value` on the tensor's device, in its dtype if that is floating point: int_tensor * 0.5 must not round to 0."""
+    """`value` on the tensor's device. A number (Python's or a NumPy scalar) or a list takes the tensor's
+    dtype if that is floating point, as in PyTorch (float32 * 0.5 stays float32, and int_tensor * 0.5 must
+    not round to 0); an array keeps its own, so that `t + array` promotes as `t + Tensor(array)` does."""
     xp = get_array_module(tensor.data)
+    if isinstance(value, np.ndarray) or backend.is_cupy_array(value):
+        return Tensor(xp.asarray(value))
     return Tensor(xp.asarray(value, dtype=tensor.dtype if tensor.dtype.kind == "f" else None))
 
 
 def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
-    """Two tensors; a bare number takes the floating-point dtype of the tensor beside it."""
+    """Two tensors; a bare Python number takes the floating-point dtype of the tensor beside it."""
     if isinstance(a, Tensor) and not isinstance(b, Tensor):
         b = _like(b, a)
     elif isinstance(b, Tensor) and not isinstance(a, Tensor):
@@ -280,7 +287,10 @@ def transpose(a, *axes: Any) -> Tensor:
 def flatten(a) -> Tensor:
     """(N, ...) -> (N, prod(...)): the step from the last pooling layer to fc6."""
     a = as_tensor(a)
-    return reshape(a, a.shape[0], -1)
+    features = 1
+    for n in a.shape[1:]:
+        features *= n
+    return reshape(a, a.shape[0], features)  # not -1, which an empty batch (N = 0) leaves undetermined
 
 
 Tensor.__add__ = lambda self, other: add(self, other)

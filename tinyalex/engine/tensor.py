@@ -156,6 +156,9 @@ class Tensor:
         if grad.shape != self.shape:
             raise ValueError(f"backward(): grad has shape {tuple(grad.shape)}, expected the tensor's {self.shape}")
         if self.creator is None:
+            if not self.requires_grad:
+                raise RuntimeError("backward() on a tensor that needs no gradient: it was made under no_grad(), "
+                                   "or from tensors none of which has requires_grad=True")
             self._accumulate(grad)
             return
         grads = {id(self.node): (self.node, grad)}  # the node rides along so it stays alive
@@ -178,8 +181,7 @@ class Tensor:
                 for g, (shape, dtype) in zip(grad_outputs, function.output_meta)
             ]
             grad_inputs = function.backward(*grad_outputs)
-            if not isinstance(grad_inputs, tuple):
-                grad_inputs = (grad_inputs,)
+            grad_inputs = tuple(grad_inputs) if isinstance(grad_inputs, (tuple, list)) else (grad_inputs,)
             if len(grad_inputs) != len(function.inputs):
                 raise RuntimeError(
                     f"{type(function).__name__}.backward returned {len(grad_inputs)} gradients "
@@ -188,6 +190,9 @@ class Tensor:
             for x, gx in zip(function.inputs, grad_inputs):  # x: a leaf Tensor or an op output's Node
                 if gx is None or not x.requires_grad:
                     continue
+                if isinstance(gx, Tensor):
+                    raise TypeError(f"{type(function).__name__}.backward returned a Tensor; backward works on "
+                                    f"raw arrays: return its .data")
                 if gx.shape != x.shape:
                     raise RuntimeError(
                         f"{type(function).__name__}.backward returned a gradient of shape {gx.shape} "
@@ -228,11 +233,16 @@ class Function:
     Subclasses keep only what their backward needs, as attributes set in forward.
     `self.needs_input_grad[i]` tells backward whether input i wants a gradient, so
     expensive gradients (the image's, in conv1) can be skipped; return None for those.
+    An instance records one call: make a new one for each call, as the layers do.
     """
 
     generation = 0
 
     def __call__(self, *inputs: Any) -> Any:
+        if any(ref() is not None for ref in self.__dict__.get("outputs", ())):
+            raise RuntimeError(f"this {type(self).__name__} was already called, and the graph of that call is still "
+                               f"alive: a Function records one call, so make a new one for each call "
+                               f"(a second call would overwrite what the first one's backward needs)")
         tensors = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
         arrays = [t.data for t in tensors]
         backend.check_same_device(type(self).__name__, arrays)

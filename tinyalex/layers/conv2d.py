@@ -25,10 +25,11 @@ class Conv2d(Module):
         bias_init: float = 0.0,
         rng: Any = None,
     ):
-        if in_channels % groups or out_channels % groups:
+        if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: {in_channels} in and {out_channels} out channels do not split into {groups} groups")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride, self.padding = pair(kernel_size), pair(stride), pair(padding)
+        self.kernel_size = pair(kernel_size, "Conv2d: kernel_size", least=1)
+        self.stride, self.padding = pair(stride, "Conv2d: stride", least=1), pair(padding, "Conv2d: padding", least=0)
         shape = (out_channels, in_channels // groups, *self.kernel_size)
         self.weight = Parameter(normal(shape, weight_std, as_rng(rng)), name="weight")
         self.bias = Parameter(constant((out_channels,), bias_init), name="bias") if bias else None

@@ -8,9 +8,9 @@ from tinyalex.ops.max_pool2d import max_pool2d
 
 class MaxPool2d(Module):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
-        self.kernel_size = pair(kernel_size)
-        self.stride = pair(stride if stride is not None else kernel_size)
-        self.padding = pair(padding)
+        self.kernel_size = pair(kernel_size, "MaxPool2d: kernel_size", least=1)
+        self.stride = pair(stride if stride is not None else kernel_size, "MaxPool2d: stride", least=1)
+        self.padding = pair(padding, "MaxPool2d: padding", least=0)
 
     def forward(self, x):
         return max_pool2d(x, self.kernel_size, self.stride, self.padding)

@@ -10,6 +10,7 @@ from tinyalex.engine.tensor import as_tensor
 from tinyalex.layers import (Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, Module, ReLU, Scale,
                              Tanh)
 from tinyalex.ops.im2col import output_size
+from tinyalex.ops.validate import check_images
 from tinyalex.parallel.model_parallel import TowerParallelAlexNet
 
 # Channels of conv1..conv5 and units of fc6, fc7 in the paper (both towers together).
@@ -193,8 +194,10 @@ class AlexNet(Module):
 
     def forward(self, x: Any) -> Any:
         """(N, 3, input_size, input_size) images -> (N, num_classes) unnormalised scores."""
+        x = as_tensor(x)
+        check_images("AlexNet", x.data, self.config["input_size"])
         if self.input_scale != 1.0:
-            x = as_tensor(x) * self.input_scale
+            x = x * self.input_scale
         for _, layer in self.named_children():
             x = layer(x)
         return x

@@ -53,7 +53,10 @@ class Conv2d(Function):
     def __init__(self, stride: Any = 1, padding: Any = 0, groups: int = 1, algorithm: str = "auto"):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"conv2d: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-        self.stride, self.pad, self.groups = pair(stride), pair(padding), int(groups)
+        self.stride, self.pad = pair(stride, "conv2d: stride", least=1), pair(padding, "conv2d: padding", least=0)
+        self.groups = int(groups)
+        if self.groups < 1:
+            raise ValueError(f"conv2d: groups must be at least 1, got {groups!r}")
         self.algorithm = algorithm
 
     def _winograd(self, x: Any, w: Any) -> bool:
@@ -78,9 +81,14 @@ class Conv2d(Function):
 
     def forward(self, x, w, b=None):
         xp = get_array_module(x)
+        if w.ndim != 4 or 0 in w.shape:
+            raise ShapeError(f"conv2d: expected a weight of shape (out_channels, in_channels // groups, KH, KW), "
+                             f"none of them 0, got {tuple(w.shape)}")
         o, cg, kh, kw = w.shape
         if o % self.groups:
             raise ShapeError(f"conv2d: {o} filters do not split into {self.groups} groups")
+        if b is not None and b.shape != (o,):
+            raise ShapeError(f"conv2d: expected a bias of shape ({o},), one per filter, got {tuple(b.shape)}")
         check_nchw("conv2d", x, cg * self.groups)
         check_window("conv2d", x.shape, (kh, kw), self.pad)
         if x.dtype != w.dtype:  # mixed precisions compute in the wider one, as NumPy would

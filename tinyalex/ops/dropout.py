@@ -16,6 +16,7 @@ import numpy as np
 from tinyalex.backend import get_array_module
 from tinyalex.engine.tensor import Function, Tensor, as_tensor
 from tinyalex.ops import cuda, workspace
+from tinyalex.ops.validate import check_float
 
 UINT32 = 2**32
 CHUNK_BYTES = 64 * 1024  # uint32 hashes per piece on the CPU: below the C library's 128 KiB mmap threshold
@@ -134,6 +135,7 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, seed: int | None = No
     """
     x = as_tensor(x)
     check_p(p)
+    check_float("dropout", x.data)  # an integer dtype would round the scale 1/(1-p) down
     if not training or p == 0.0:
         return x
     xp = get_array_module(x.data)

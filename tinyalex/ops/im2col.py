@@ -77,13 +77,17 @@ extern "C" __global__ void col2im(long long n, const T* col, T* x, int c, int h,
 """
 
 
-def pair(value: Any) -> tuple[int, int]:
-    """An int or a pair of ints as a pair."""
+def pair(value: Any, what: str = "value", least: int | None = None) -> tuple[int, int]:
+    """An int or a pair of ints as a pair; `what` (e.g. "conv2d: stride") names it if it is below `least`."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
-            raise ValueError(f"expected an int or a pair of ints, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
+            raise ValueError(f"{what}: expected an int or a pair of ints, got {value!r}")
+        result = int(value[0]), int(value[1])
+    else:
+        result = int(value), int(value)
+    if least is not None and min(result) < least:
+        raise ValueError(f"{what} must be at least {least}, got {value!r}")
+    return result
 
 
 def output_size(size: int, kernel: int, stride: int, pad: int) -> int:

@@ -20,6 +20,10 @@ class Linear(Function):
     """
 
     def forward(self, x, w, b=None):
+        if w.ndim != 2:
+            raise ShapeError(f"linear: expected a weight of shape (out_features, in_features), got {tuple(w.shape)}")
+        if b is not None and b.shape != (len(w),):
+            raise ShapeError(f"linear: expected a bias of shape ({len(w)},), one per output, got {tuple(b.shape)}")
         if x.ndim != 2 or x.shape[1] != w.shape[1]:
             raise ShapeError(f"linear: expected input of shape (N, {w.shape[1]}), got {tuple(x.shape)}")
         check_float("linear", x)

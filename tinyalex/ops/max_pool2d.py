@@ -78,9 +78,9 @@ class MaxPool2d(Function):
     """
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
-        self.kernel = pair(kernel_size)
-        self.stride = pair(stride if stride is not None else kernel_size)
-        self.pad = pair(padding)
+        self.kernel = pair(kernel_size, "max_pool2d: kernel_size", least=1)
+        self.stride = pair(stride if stride is not None else kernel_size, "max_pool2d: stride", least=1)
+        self.pad = pair(padding, "max_pool2d: padding", least=0)
         if 2 * self.pad[0] > self.kernel[0] or 2 * self.pad[1] > self.kernel[1]:
             raise ValueError(
                 f"max_pool2d: padding {self.pad} must be at most half the kernel {self.kernel}, "

@@ -21,7 +21,7 @@ class ReLU(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        x = xp.ascontiguousarray(x)
+        x = xp.ascontiguousarray(x).reshape(x.shape)  # reshape: ascontiguousarray makes a 0-d array 1-d
         y = xp.empty_like(x)
         flat_x, flat_y = x.reshape(-1), y.reshape(-1)
 
@@ -35,7 +35,7 @@ class ReLU(Function):
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        gy = xp.ascontiguousarray(gy)
+        gy = xp.ascontiguousarray(gy).reshape(gy.shape)
         gx = xp.empty_like(gy)
         flat_g, flat_y, flat_gx = gy.reshape(-1), self.y.reshape(-1), gx.reshape(-1)
 

@@ -23,8 +23,8 @@ class SoftmaxCrossEntropy(Function):
 
     def forward(self, z):
         xp = get_array_module(z)
-        n = z.shape[0]
         t = self.labels
+        n = z.shape[0] if z.ndim else None
         if z.ndim != 2 or t.shape != (n,):
             raise ShapeError(f"softmax_cross_entropy: expected logits (N, K) and labels (N,), got {z.shape} and {t.shape}")
         if t.dtype.kind not in "iu" or (n and (int(t.min()) < 0 or int(t.max()) >= z.shape[1])):

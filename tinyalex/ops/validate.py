@@ -29,3 +29,10 @@ def check_window(op: str, x_shape: tuple, kernel: tuple, pad: tuple) -> None:
             f"{op}: kernel {kernel[0]}x{kernel[1]} is larger than the padded input {h}x{w} "
             f"(input {tuple(x_shape)}, padding {pad})"
         )
+
+
+def check_images(net: str, x: Any, size: int) -> None:
+    """x must be a floating-point batch of (N, 3, size, size) images, the one input size a net's fc6 fits."""
+    if x.ndim != 4 or x.shape[1:] != (3, size, size):
+        raise ShapeError(f"{net}: expected images of shape (N, 3, {size}, {size}), got {tuple(x.shape)}")
+    check_float(net, x)

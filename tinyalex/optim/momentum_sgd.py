@@ -29,6 +29,17 @@ extern "C" __global__ void momentum_sgd(long long n, T* w, T* v, const T* g, T l
 """
 
 
+def _check_hyperparameters(group: dict) -> None:
+    """lr and weight_decay finite and at least 0, momentum in [0, 1): anything else diverges or does nothing."""
+    lr, momentum, decay = (float(group[key]) for key in ("lr", "momentum", "weight_decay"))
+    if not (np.isfinite(lr) and lr >= 0):
+        raise ValueError(f"MomentumSGD: lr must be a finite number >= 0, got {group['lr']!r}")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"MomentumSGD: momentum must be in [0, 1), got {group['momentum']!r}")
+    if not (np.isfinite(decay) and decay >= 0):
+        raise ValueError(f"MomentumSGD: weight_decay must be a finite number >= 0, got {group['weight_decay']!r}")
+
+
 class MomentumSGD:
     """The paper's update, per parameter w with velocity v:
 
@@ -54,10 +65,15 @@ class MomentumSGD:
             if unknown:
                 raise ValueError(f"MomentumSGD: unknown parameter-group keys {sorted(unknown)}; expected {sorted(DEFAULTS)}")
             group = {**defaults, **group, "params": list(group["params"])}
+            _check_hyperparameters(group)
             for p in group["params"]:
                 if not isinstance(p, Parameter):
                     raise TypeError(f"MomentumSGD: expected Parameters, got {type(p).__name__}")
             self.param_groups.append(group)
+        listed = [id(p) for p in self.parameters()]
+        if len(set(listed)) != len(listed):
+            raise ValueError("MomentumSGD: a parameter is listed more than once, so each step would update it "
+                             "that many times; list each once (Module.parameters() lists a tied one once)")
         self.velocities: dict[int, Any] = {}
 
     @property

@@ -14,6 +14,7 @@ model's names and shapes, so checkpoints load into either layout.
 """
 from __future__ import annotations
 
+import copy
 import itertools
 from typing import Any, Callable, Iterator, Sequence
 
@@ -23,6 +24,7 @@ from tinyalex import backend
 from tinyalex.engine.tensor import Function, Tensor, as_tensor
 from tinyalex.engine.to_device import device_name, move, on_device, to_device
 from tinyalex.layers import Conv2d, Dropout, Linear, LocalResponseNorm, Module, Parameter
+from tinyalex.ops.validate import check_images
 
 # What each tower runs between two crossings (Figure 2); a stage after the first reads both towers.
 STAGES = (
@@ -132,8 +134,8 @@ class TowerParallelAlexNet(Module):
         self.input_scale = getattr(model, "input_scale", 1.0)
         self.towers = [Tower(model, 0), Tower(model, 1)]
         for name in SHARED:
-            if name in names:
-                setattr(self, name, getattr(model, name))
+            if name in names:  # a copy of the dropout layer (its seed and step): a model shares nothing with another
+                setattr(self, name, copy.copy(getattr(model, name)))
         if devices is None:
             devices = (backend.device_of(model.conv1.weight.data),) * 2
         self.place(devices)
@@ -162,9 +164,11 @@ class TowerParallelAlexNet(Module):
         return self.place((device, device))
 
     def forward(self, x: Any) -> Tensor:
-        """(N, 3, H, W) images (on any device) -> (N, num_classes) scores on `devices[0]`."""
-        if self.input_scale != 1.0:  # as AlexNet.forward does first
-            x = as_tensor(x) * self.input_scale
+        """(N, 3, input_size, input_size) images (on any device) -> (N, num_classes) scores on `devices[0]`."""
+        x = as_tensor(x)
+        check_images("TowerParallelAlexNet", x.data, self.config["input_size"])  # as AlexNet.forward does first
+        if self.input_scale != 1.0:
+            x = x * self.input_scale
         xs = [to_device(x, device) for device in self.devices]  # the image goes to both towers
         for i, shared in enumerate(SHARED):
             if i > 0:  # this stage's first layer reads both towers
