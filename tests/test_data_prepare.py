@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -290,6 +291,44 @@ def test_a_really_full_disk_is_not_a_bus_error(src, tmp_path):
     outcome = [line for line in result.stdout.splitlines() if line.startswith(("first", "second"))]
     assert outcome == ["first 2", "second 0 True"], result.stdout
     assert "not enough free space" in result.stderr and "Bus error" not in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="needs posix_fallocate")
+def test_a_file_too_big_for_the_disk_takes_none_of_it(tmp_path, monkeypatch):
+    """The free space is checked before allocating: on ext4 a failed posix_fallocate keeps the blocks it got,
+    and prepare once left a disk full that way, saying "the disk has 0.00 GiB free"."""
+    from tinyalex.data import space
+
+    path = tmp_path / "images.npy.partial"
+    path.write_bytes(b"header")
+    calls = []
+    monkeypatch.setattr(os, "posix_fallocate", lambda *args: calls.append(args))
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda _: SimpleNamespace(free=3 * 2**30))
+    with pytest.raises(space.DiskFullError, match="needs 5.00 GiB, the disk has 3.00 GiB free"):
+        space.reserve(path, 5 * 2**30, "the test's images")
+    assert calls == []
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="needs posix_fallocate")
+def test_an_allocation_that_fails_midway_hands_its_blocks_back(tmp_path, monkeypatch):
+    """Another writer took the space between the check and the allocation: the blocks got are released."""
+    from tinyalex.data.space import DiskFullError, reserve
+
+    path = tmp_path / "images.npy.partial"
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(64, 128, 128, 3))
+    header = path.read_bytes()[:array.offset]
+    del array
+    real = os.posix_fallocate
+
+    def allocate_then_fail(fd, offset, length):
+        real(fd, offset, length)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", allocate_then_fail)
+    with pytest.raises(DiskFullError, match="not enough free space"):
+        reserve(path, 64 * 128 * 128 * 3 + len(header), "the test's images")
+    assert path.stat().st_blocks * 512 <= 64 * 1024 and path.read_bytes()[:len(header)] == header
+    assert path.stat().st_size == 64 * 128 * 128 * 3 + len(header)
 
 
 def test_a_half_prepared_folder_is_called_unfinished_with_the_command_that_finishes_it(src, tmp_path, monkeypatch,

@@ -29,29 +29,45 @@ def reserve(path: Path, size: int, what: str) -> None:
     """Allocate ``size`` bytes of disk for the file ``path`` (which must exist); raise DiskFullError,
     naming ``what`` the file is for, when the disk cannot hold them.
 
-    Where ``posix_fallocate`` is missing or the file system does not support it, the free space
-    is checked instead (a weaker promise: another writer may take the space meanwhile).
+    The free space is checked first, so that a file too big for the disk takes nothing from it.
+    Where ``posix_fallocate`` is missing or the file system does not support it, that check is all
+    (a weaker promise: another writer may take the space meanwhile). If the allocation still fails
+    (another writer took the space), the blocks it got are handed back, as long as the file held
+    nothing but its header (``keep`` bytes) before.
     """
     fd = os.open(path, os.O_RDWR)
     try:
+        allocated = os.fstat(fd).st_blocks * 512
+        free = shutil.disk_usage(path.parent).free
+        if size - allocated > free:
+            raise DiskFullError(full_message(path, size, what, free))
         try:
             os.posix_fallocate(fd, 0, size)
-            return
         except AttributeError:  # not on this platform (macOS)
             pass
         except OSError as exc:
             if exc.errno in DISK_FULL:
-                raise DiskFullError(full_message(path, size, what)) from None
+                if allocated <= HEADER_BLOCKS:
+                    _release(fd, size)
+                raise DiskFullError(full_message(path, size, what, free)) from None
             if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
                 raise
-        allocated = os.fstat(fd).st_blocks * 512
-        if size - allocated > shutil.disk_usage(path.parent).free:
-            raise DiskFullError(full_message(path, size, what))
     finally:
         os.close(fd)
 
 
-def full_message(path: Path, size: int, what: str) -> str:
-    free = shutil.disk_usage(path.parent).free
+HEADER_BLOCKS = 64 * 1024  # bytes of disk a file holding only an .npy header may take
+
+
+def _release(fd: int, size: int) -> None:
+    """Hand back the blocks of a file that holds only its header: keep the header, drop the rest."""
+    header = os.pread(fd, HEADER_BLOCKS, 0)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, header, 0)
+    os.ftruncate(fd, size)  # the same length again, sparse
+
+
+def full_message(path: Path, size: int, what: str, free: int | None = None) -> str:
+    free = shutil.disk_usage(path.parent).free if free is None else free
     return (f"not enough free space in {path.parent} for {what}: {path.name} needs {gib(size)}, the disk has "
             f"{gib(free)} free")
