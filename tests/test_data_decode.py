@@ -59,3 +59,27 @@ def test_broken_files_raise_bad_image_error_naming_the_file(tmp_path):
     for path in [*write_broken(tmp_path), tmp_path / "missing.JPEG"]:
         with pytest.raises(BadImageError, match=path.name):
             load_rgb_square(path, 32)
+
+
+@pytest.mark.parametrize("orientation, turn", [(3, Image.Transpose.ROTATE_180), (6, Image.Transpose.ROTATE_90),
+                                               (8, Image.Transpose.ROTATE_270)])
+def test_a_sideways_photo_is_turned_upright_by_its_exif_tag(tmp_path, orientation, turn):
+    upright = np.zeros((200, 300, 3), np.uint8)
+    upright[:100, :, 0] = 255  # red on top, blue below, as a viewer shows the photo
+    upright[100:, :, 2] = 255
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # the camera stored the pixels turned and said so in the tag
+    Image.fromarray(upright).transpose(turn).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    x = load_rgb_square(tmp_path / "phone.jpg", 64)
+    assert x[4, 32, 0] > 200 and x[4, 32, 2] < 50, x[4, 32]  # red at the top
+    assert x[-4, 32, 2] > 200 and x[-4, 32, 0] < 50, x[-4, 32]  # blue at the bottom
+
+
+def test_big_photos_decode_up_to_twice_pillows_pixel_limit(tmp_path, monkeypatch):
+    """Pillow warns above MAX_IMAGE_PIXELS and refuses above twice it; a 95-megapixel photo once was 'not readable'."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    Image.new("RGB", (40, 40), (9, 99, 199)).save(tmp_path / "big.png")  # 1,600 pixels: over the limit, under twice
+    Image.new("RGB", (50, 50)).save(tmp_path / "bomb.png")  # 2,500 pixels
+    assert tuple(load_rgb_square(tmp_path / "big.png", 16)[8, 8]) == (9, 99, 199)
+    with pytest.raises(BadImageError, match="bomb.png.*not a readable image"):
+        load_rgb_square(tmp_path / "bomb.png", 16)

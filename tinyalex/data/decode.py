@@ -11,7 +11,7 @@ import os
 import warnings
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from tinyalex.data.errors import BadImageError
 
@@ -55,10 +55,13 @@ def load_rgb_square(path: str | os.PathLike, size: int = 256) -> np.ndarray:
 
     JPEGs are decoded at a reduced DCT scale when they are more than twice the target
     (Pillow's ``draft``, as ``Image.thumbnail`` does), then resized with the antialiased filter.
+    A photo whose EXIF orientation tag says it was taken sideways is turned upright first, as
+    image viewers (and OpenCV's imread) show it; torchvision's default loader does not.
+    Images up to twice Pillow's ``Image.MAX_IMAGE_PIXELS`` are decoded, as Pillow itself allows.
     """
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # a big photo; only the error refuses
             with Image.open(path) as img:
                 w, h = img.size
                 if w < 1 or h < 1:
@@ -66,13 +69,12 @@ def load_rgb_square(path: str | os.PathLike, size: int = 256) -> np.ndarray:
                 scale = size / min(w, h)
                 img.draft(None, (int(w * scale * 2), int(h * scale * 2)))
                 img.load()
-                out = rescale_crop(to_rgb(img), size)
+                out = rescale_crop(to_rgb(ImageOps.exif_transpose(img)), size)
                 return np.asarray(out, dtype=np.uint8)
     except BadImageError:
         raise
     except FileNotFoundError:
         raise BadImageError(path, "file does not exist") from None
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         reason = str(exc) or type(exc).__name__
         raise BadImageError(path, f"not a readable image ({reason})") from None
