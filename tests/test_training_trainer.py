@@ -13,6 +13,7 @@ from tinyalex.functional import softmax_cross_entropy
 from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
 from tinyalex.training import CheckpointError, NonFiniteLossError, Trainer, fit, load_checkpoint
 from tinyalex.training.interrupt import Interrupted
+from tinyalex.training.trainer import best_record
 
 
 def loaders(n_train=48, n_val=16, batch=16, seed=0):
@@ -55,6 +56,18 @@ def test_fit_writes_history_metrics_plot_and_checkpoints(tmp_path):
     assert meta["epoch"] == 2 and meta["model"] == model.config and meta["history"] == history
     assert (tmp_path / "best.npz").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_best_npz_and_the_best_epoch_agree_on_a_tie(tmp_path):
+    """With lr 0 every epoch validates alike: best.npz keeps the first, as the summary says (it kept the last)."""
+    model = tiny_alexnet()
+    train, val = loaders()
+    history = fit(model, train, val, MomentumSGD(model.parameters(), lr=0.0), epochs=3, out_dir=tmp_path, quiet=True)
+    assert len({(r["top1_error"], r["val_loss"]) for r in history}) == 1
+    assert best_record(history)["epoch"] == 1 == load_checkpoint(tmp_path / "best.npz")["meta"]["epoch"]
+    tie = [{"epoch": 1, "top1_error": 0.5, "val_loss": 0.8}, {"epoch": 2, "top1_error": 0.5, "val_loss": 0.7},
+           {"epoch": 3, "top1_error": 0.5, "val_loss": 13.4}]
+    assert best_record(tie)["epoch"] == 2  # the same error, the lower loss
 
 
 def run(out, epochs, resume=False, schedule=True):
@@ -125,6 +138,7 @@ from training_helpers import ArrayLoader, tiny_alexnet, toy_images
 from tinyalex.optim import MomentumSGD
 from tinyalex.training import Trainer
 from tinyalex.training.interrupt import Interrupted
+from tinyalex.training.trainer import best_record
 
 class Signalling(ArrayLoader):
     def __iter__(self):

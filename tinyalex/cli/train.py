@@ -19,6 +19,7 @@ from tinyalex.models import PAPER_INPUT_SIZE, SMALL_INPUT_SIZE, AlexNet, alexnet
 from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
 from tinyalex.training import CheckpointError, NonFiniteLossError, Trainer, load_checkpoint, open_datasets
 from tinyalex.training.checkpoint import CheckpointWriteError, write_error
+from tinyalex.training.trainer import best_record
 from tinyalex.training.interrupt import raise_interrupted
 
 # What `tinyalex train` with no options does: the small net on the embedded shapes set.
@@ -212,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, terminating)
     if history and not quiet:
-        best = min(history, key=lambda r: r["top1_error"])
+        best = best_record(history)
         print(f"done: best validation top-1 error {best['top1_error']:.1%} (accuracy {1 - best['top1_error']:.1%}) "
               f"at epoch {best['epoch']}; checkpoints, metrics.csv, curves.png and train.log in {out}")
     return 0

@@ -3,7 +3,7 @@
 Files written to ``out_dir`` (by worker 0 only when training is distributed):
 
 * ``last.npz``     the checkpoint after the latest epoch (or at a Ctrl-C, mid-epoch)
-* ``best.npz``     the checkpoint with the lowest validation top-1 error so far
+* ``best.npz``     the checkpoint with the lowest validation top-1 error so far (`best_record`)
 * ``metrics.csv``  one row per epoch (see ``metrics.COLUMNS``)
 * ``curves.png``   loss and error curves, learning-rate changes marked
 * ``train.log``    the per-epoch lines and events (start, resume, learning-rate changes, interruptions,
@@ -51,6 +51,13 @@ from tinyalex.training.plots import plot_history
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the parameters were not updated with it."""
+
+
+
+def best_record(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The epoch best.npz holds: the lowest validation top-1 error; on a tie the lower validation loss,
+    then the earlier epoch (a later epoch with the same error but a higher loss is no better)."""
+    return min(history, key=lambda r: (r["top1_error"], r["val_loss"], r["epoch"]))
 
 
 class Trainer:
@@ -265,7 +272,7 @@ class Trainer:
         if self.out_dir is None or not self.writer:
             return
         self.save(self.last_path)
-        if record["top1_error"] <= min(r["top1_error"] for r in self.history):
+        if best_record(self.history) is record:
             self.save(self.out_dir / "best.npz")
         self._write_reports()
 
