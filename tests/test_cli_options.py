@@ -1,5 +1,9 @@
 """Every numeric option of train, evaluate, predict, prepare, figures, gradcheck and ablate is checked
-before anything runs: exit code 2 (argparse's) and a message naming the option and the allowed range."""
+before anything runs: exit code 2 (argparse's) and a message naming the option and the allowed range.
+Any command stops on Ctrl-C, and warns, in one line."""
+import importlib
+import warnings
+
 import pytest
 
 from tinyalex import checks
@@ -90,3 +94,22 @@ def test_the_message_shows_the_rejected_value(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--momentum", "1.5"])
     assert "argument --momentum: must be a number with 0 <= value < 1, got 1.5" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_any_command_stops_with_one_line_and_no_traceback(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module("tinyalex.cli.evaluate"), "run", interrupted)
+    assert main(["evaluate", "any.npz"]) == 130
+    assert capsys.readouterr().err == "\ntinyalex: interrupted\n"
+
+
+def test_a_warning_is_one_line_on_stderr(monkeypatch, capsys):
+    def warns(args):
+        warnings.warn("skipping 1 entry of somewhere: x.jpg (broken symbolic link)")
+        return 0
+
+    monkeypatch.setattr(importlib.import_module("tinyalex.cli.predict"), "run", warns)
+    assert main(["predict", "any.npz", "x.jpg"]) == 0
+    assert capsys.readouterr().err == "tinyalex: warning: skipping 1 entry of somewhere: x.jpg (broken symbolic link)\n"

@@ -114,6 +114,7 @@ def test_resume_names_the_options_it_ignores(run_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--lr 0.5 ignored: --resume continues the run with its own options (--lr 0.01)" in err
     assert "--batch-size" not in err  # the saved value was typed again: nothing to say
+    assert "--lr 0.5 ignored" in (copy / "train.log").read_text()
     meta = load_checkpoint(copy / "last.npz")["meta"]
     assert meta["run"]["lr"] == 0.01 and meta["history"][-1]["lr"] == 0.01
 
@@ -189,6 +190,47 @@ def test_evaluate_json_counts_the_files_it_skipped(run_dir, tmp_path, capsys):
         assert "not a readable image" in result["skipped_files"][0]["reason"]
     assert main(["evaluate", str(out / "last.npz"), "--data", str(copy), "--center-only"]) == 0
     assert "skipped 1 file(s) of the split" in capsys.readouterr().out
+
+
+def test_train_and_evaluate_on_a_folder_name_every_entry_they_leave_out(run_dir, tmp_path, capsys):
+    """Broken links, link loops, folders inside class folders and a class only in val/ were left out in silence."""
+    data, out = run_dir
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    star = copy / "train" / "star"
+    (star / "broken.JPEG").symlink_to(tmp_path / "nowhere.JPEG")
+    (star / "l1.JPEG").symlink_to(star / "l2.JPEG")
+    (star / "l2.JPEG").symlink_to(star / "l1.JPEG")
+    (star / "x.jpg").mkdir()
+    (copy / "val" / "zigzag").mkdir()
+    shutil.copy(next((copy / "val" / "star").iterdir()), copy / "val" / "zigzag" / "only.JPEG")
+    capsys.readouterr()
+    assert main(["train", "--data", str(copy), "--out", str(tmp_path / "run"), "--epochs", "1", *TRAIN]) == 0
+    err = capsys.readouterr().err
+    assert "warning: skipping 4 entries of" in err and "warning: skipping 1 entry of" in err
+    for reason in ("broken symbolic link", "symbolic link loop", "a folder inside a class folder",
+                   "class zigzag is not in the training set"):
+        assert reason in err, reason
+    assert "a folder inside a class folder" in (tmp_path / "run" / "train.log").read_text()
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "last.npz"), "--data", str(copy), "--split", "train", "--json",
+                 "--center-only"]) == 0
+    assert json.loads(capsys.readouterr().out)["skipped"] == 4
+    assert main(["prepare", str(copy), "--out", str(tmp_path / "prepared"), "--size", "73", "--quiet"]) == 0
+    skipped = json.loads((tmp_path / "prepared" / "meta.json").read_text())["skipped"]
+    assert any("only.JPEG" in str(entry) and "not in the training set" in str(entry) for entry in skipped), skipped
+
+
+def test_resuming_a_finished_run_says_there_is_nothing_to_train(run_dir, tmp_path, capsys):
+    _, out = run_dir
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(copy), "--epochs", "1"]) == 0
+    said = capsys.readouterr().out
+    assert "nothing to train: it has trained 1 of 1 epochs; pass a larger --epochs to go on" in said
+    log = (copy / "train.log").read_text()
+    assert "nothing to train" in log and "done: best validation top-1 error" in log
 
 
 def test_evaluate_refuses_data_with_other_classes_or_image_size(run_dir, tmp_path, capsys):

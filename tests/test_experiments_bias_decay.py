@@ -57,7 +57,7 @@ def test_train_takes_the_switch_and_keeps_decaying_biases_by_default(tmp_path, c
     parser = build_parser()
     for flags, expected in (([], True), (["--no-bias-decay"], False), (["--bias-decay"], True)):
         args = parser.parse_args(["train", "--out", str(tmp_path), *flags])
-        assert run_options(args, tmp_path)["bias_decay"] is expected
+        assert run_options(args, tmp_path, [])["bias_decay"] is expected
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     assert "--no-bias-decay" in capsys.readouterr().out

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import warnings
+from typing import Any
+
+from tqdm import tqdm
 
 # Subcommand name -> module under tinyalex.cli defining add_arguments(parser) and run(args) -> int.
 COMMANDS = {
@@ -27,14 +32,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def show_warning(message: Any, category: type, *_: Any, **__: Any) -> None:
+    """A warning as one line on stderr ("tinyalex: warning: ..."), not Python's two with a line of source."""
+    tqdm.write(f"tinyalex: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    module = importlib.import_module(f"tinyalex.cli.{args.command}")
-    return int(module.run(args) or 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            if args.command is None:
+                parser.print_help()
+                return 2
+            module = importlib.import_module(f"tinyalex.cli.{args.command}")
+            return int(module.run(args) or 0)
+    except KeyboardInterrupt:  # the commands that can resume say how themselves; the rest just stop
+        print("\ntinyalex: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

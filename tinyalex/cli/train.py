@@ -5,10 +5,12 @@ import argparse
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
+from tqdm import tqdm
 
 from tinyalex.backend import DeviceError, resolve_device, to_device
 from tinyalex.cli.options import integer, number
@@ -19,8 +21,8 @@ from tinyalex.models import PAPER_INPUT_SIZE, SMALL_INPUT_SIZE, AlexNet, alexnet
 from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
 from tinyalex.training import CheckpointError, NonFiniteLossError, Trainer, load_checkpoint, open_datasets
 from tinyalex.training.checkpoint import CheckpointWriteError, write_error
-from tinyalex.training.trainer import best_record
 from tinyalex.training.interrupt import raise_interrupted
+from tinyalex.training.trainer import best_record
 
 # What `tinyalex train` with no options does: the small net on the embedded shapes set.
 DEFAULT_EPOCHS = {"small": 20, "alexnet": 90}
@@ -86,9 +88,9 @@ def build_model(options: dict[str, Any], num_classes: int) -> AlexNet:
     return AlexNet(num_classes, seed=options["seed"], **extra)
 
 
-def run_options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+def run_options(args: argparse.Namespace, out: Path, notes: list[str]) -> dict[str, Any]:
     """The options that define the run: from the command line, or from the checkpoint when resuming
-    (then each option typed with a different value is named on stderr as ignored)."""
+    (then each option typed with a different value is named in `notes` as ignored)."""
     options = {name: getattr(args, name) for name in RUN_OPTIONS}
     if options["data"] is not None:  # absolute, so that --resume works from any folder
         options["data"] = str(Path(options["data"]).resolve())
@@ -98,9 +100,8 @@ def run_options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         for name in RUN_OPTIONS:
             if name in saved and options[name] is not None and options[name] != saved[name]:
                 flag = "--" + name.replace("_", "-")
-                print(f"tinyalex train: note: {flag} {getattr(args, name)} ignored: --resume continues the run "
-                      f"with its own options ({flag} {saved[name]}); start a new run with another --out to "
-                      "change them", file=sys.stderr)
+                notes.append(f"note: {flag} {getattr(args, name)} ignored: --resume continues the run with its "
+                             f"own options ({flag} {saved[name]}); start a new run with another --out to change them")
         options.update({name: saved[name] for name in RUN_OPTIONS if name in saved})
     for name, value in DEFAULTS.items():
         if options[name] is None:
@@ -177,11 +178,17 @@ def run(args: argparse.Namespace) -> int:
         if not args.resume and (out / "last.npz").exists():
             raise CheckpointError(f"{out} already holds a run (last.npz): continue it with --resume, or choose "
                                   "another --out (or delete that folder)")
-        options = run_options(args, out)
+        notes: list[str] = []
+        options = run_options(args, out, notes)
+        for note in notes:
+            print(f"tinyalex train: {note}", file=sys.stderr)
         communicator = communicator_for(args)
         device = resolve_device(args.device)
         crop = INPUT_SIZES[options["model"]]
-        train_set, val_set, info = open_data(options, crop, communicator, device, progress=bars)
+        with warnings.catch_warnings(record=True) as opening:  # shown, and kept for train.log, below
+            train_set, val_set, info = open_data(options, crop, communicator, device, progress=bars)
+        for warning in opening:
+            print(f"tinyalex train: warning: {warning.message}", file=sys.stderr)
         model = build_model(options, len(info["wnids"]))
         optimizer = MomentumSGD(decay_groups(model, options["bias_decay"]), options["lr"], options["momentum"],
                                 options["weight_decay"])
@@ -196,10 +203,14 @@ def run(args: argparse.Namespace) -> int:
                           mean=train_set.mean, run_info=options, progress=bars)
         if trainer.writer:
             write_config(out, args, options, device)
+        for line in notes + [f"warning: {warning.message}" for warning in opening]:
+            trainer.log(line, echo=False)
         trainer.log(f"training {options['model']} ({model.num_parameters():,} parameters) on {len(train_set)} "
                     f"images of {len(info['wnids'])} classes from {info['root']}, validating on {len(val_set)}; "
                     f"device {device}; writing to {out}")
-        history = trainer.fit(train_loader, val_loader, epochs, resume=args.resume)
+        with warnings.catch_warnings():
+            warnings.showwarning = warnings_to(trainer)
+            history = trainer.fit(train_loader, val_loader, epochs, resume=args.resume)
     except CheckpointWriteError as exc:
         print(f"tinyalex train: error: {exc}{resume_hint(out)}", file=sys.stderr)
         return 1
@@ -212,11 +223,22 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, terminating)
-    if history and not quiet:
+    if history:
         best = best_record(history)
-        print(f"done: best validation top-1 error {best['top1_error']:.1%} (accuracy {1 - best['top1_error']:.1%}) "
-              f"at epoch {best['epoch']}; checkpoints, metrics.csv, curves.png and train.log in {out}")
+        trainer.log(f"done: best validation top-1 error {best['top1_error']:.1%} (accuracy "
+                    f"{1 - best['top1_error']:.1%}) at epoch {best['epoch']}; checkpoints, metrics.csv, curves.png "
+                    f"and train.log in {out}")
     return 0
+
+
+def warnings_to(trainer: Trainer) -> Callable[..., None]:
+    """A `warnings.showwarning` for the training loop (a file that turned out undecodable): one line on
+    stderr, even with --quiet, and the same line in train.log."""
+    def show(message: Any, *_: Any, **__: Any) -> None:
+        tqdm.write(f"tinyalex train: warning: {message}", file=sys.stderr)
+        trainer.log(f"warning: {message}", echo=False)
+
+    return show
 
 
 def resume_hint(out: Path) -> str:

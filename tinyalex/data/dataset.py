@@ -74,7 +74,8 @@ class FolderDataset:
                  mean: np.ndarray | None = None, eigvals: np.ndarray | None = None,
                  eigvecs: np.ndarray | None = None, stats_images: int = 256, seed: int = 0) -> None:
         self.root, self.split, self.size = Path(root), split, size
-        listing = find_split(self.root, split)
+        unlisted: list[tuple[str, str]] = []
+        listing = find_split(self.root, split, unlisted)
         train = find_split(self.root, "train") if split != "train" and has_split(self.root, "train") else None
         self.wnids = sorted({w for _, w in (train if train is not None else listing)})
         index = {w: k for k, w in enumerate(self.wnids)}
@@ -82,8 +83,13 @@ class FolderDataset:
         self.class_names = [names[w] for w in self.wnids]
         self.paths = [p for p, w in listing if w in index]
         self.labels = np.array([index[w] for _, w in listing if w in index], dtype=np.int64)
-        self.skipped: dict[str, str] = {str(p): f"class {w} is not in the training set"
-                                        for p, w in listing if w not in index}
+        self.skipped: dict[str, str] = dict(unlisted)
+        self.skipped.update({str(p): f"class {w} is not in the training set" for p, w in listing if w not in index})
+        if self.skipped:
+            shown = "; ".join(f"{path} ({reason})" for path, reason in sorted(self.skipped.items())[:5])
+            more = f"; and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
+            count = f"{len(self.skipped)} entr{'y' if len(self.skipped) == 1 else 'ies'}"
+            warnings.warn(f"skipping {count} of {self.root / split}: {shown}{more}", stacklevel=2)
         if mean is None or eigvals is None or eigvecs is None:
             sample = train if train is not None else listing
             estimate = self._estimate_statistics([p for p, _ in sample], stats_images, seed)

@@ -199,6 +199,9 @@ def make_plan(src: Path, classes: int | list[str] | None, seed: int,
         listing_skips["val"] = []
         found["val"] = find_split(src, "val", listing_skips["val"])
     available = sorted({wnid for _, wnid in found["train"]})
+    if "val" in found:  # a class with validation images only cannot be learnt: list them as skipped
+        listing_skips["val"] += [(str(path), f"class {wnid} is not in the training set")
+                                 for path, wnid in found["val"] if wnid not in set(available)]
     wnids = choose_classes(available, classes, seed)
     index = {wnid: k for k, wnid in enumerate(wnids)}
     items = {}

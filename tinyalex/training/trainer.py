@@ -121,6 +121,10 @@ class Trainer:
             self.restore(self.last_path)
             where = f", batch {self.partial['batch']}" if self.partial else ""
             self.log(f"resumed after epoch {self.epoch}{where} from {self.last_path}")
+            if self.epoch >= epochs or self.stop_reason is not None:
+                why = (f"it has stopped ({self.stop_reason})" if self.stop_reason is not None
+                       else f"it has trained {self.epoch} of {epochs} epochs")
+                self.log(f"nothing to train: {why}; pass a larger --epochs to go on")
             if self.history:  # a full disk may have stopped them after the checkpoint, at the last epoch too
                 self._write_reports()
         if self.communicator is not None:
