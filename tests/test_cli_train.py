@@ -45,7 +45,8 @@ def test_the_run_folder_has_a_readable_config_and_a_log_that_survives_quiet(run_
     config = json.loads((out / "config.json").read_text())
     assert config == {**config, "data": str(data), "model": "small", "epochs": 1, "batch_size": 10, "lr": 0.01,
                       "momentum": 0.9, "weight_decay": 0.0005, "patience": 3, "seed": 0, "workers": 2,
-                      "device": "cpu", "quiet": True, "progress": "auto", "resume": False, "out": str(out)}
+                      "device": "cpu", "quiet": True, "progress": "auto", "resume": False, "out": str(out),
+                      "init": "he"}
     log = (out / "train.log").read_text().splitlines()
     assert "training small (" in log[0] and "epoch 1/1: train loss" in log[1]
     assert "waiting for data" in log[1] and "computing" in log[1] and "validating" in log[1]
@@ -328,6 +329,31 @@ def test_errors_are_reported_clearly(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path), "--quiet"]) == 1
     assert "neither a prepared set" in capsys.readouterr().err
+
+
+def test_redirected_output_gets_no_progress_bars(run_dir, tmp_path, capsys):
+    data, out = run_dir
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "last.npz"), "--center-only"]) == 0
+    assert main(["prepare", str(data), "--out", str(tmp_path / "prepared"), "--size", "73"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "it/s" not in err, err[-500:]
+
+
+def test_a_one_class_set_is_refused(run_dir, tmp_path, capsys):
+    data, _ = run_dir
+    for split in ("train", "val"):
+        shutil.copytree(data / split / "star", tmp_path / "one" / split / "star")
+    assert main(["train", "--data", str(tmp_path / "one"), "--out", str(tmp_path / "run"), *TRAIN]) == 1
+    assert "has 1 class (star): a classifier needs at least two" in capsys.readouterr().err
+
+
+def test_a_missing_data_folder_is_called_missing_not_a_missing_split(run_dir, tmp_path, capsys):
+    _, out = run_dir
+    assert main(["evaluate", str(out / "last.npz"), "--data", str(tmp_path / "gone"), "--center-only"]) == 1
+    assert f"data folder {tmp_path / 'gone'} does not exist" in capsys.readouterr().err
+    with pytest.raises(DataError, match="does not exist .*moved or deleted.* pass --data"):
+        datasets.open_split({"root": str(tmp_path / "moved")}, np.zeros((73, 73, 3), np.float32))
 
 
 # Runs `tinyalex train` announcing each finished step on stdout, so that a test can signal it mid-epoch.

@@ -130,6 +130,24 @@ def test_output_folder_errors(src, tmp_path):
         prepare(root, tmp_path / "file", size=SIZE, progress=False)
     with pytest.raises(DataError, match="source folder"):
         prepare(tmp_path / "nothing", tmp_path / "out", size=SIZE, progress=False)
+    with pytest.raises(DataError, match="its parent .*file is not a folder"):
+        prepare(root, tmp_path / "file" / "out", size=SIZE, progress=False)
+
+
+def test_a_folder_holding_other_files_is_never_written_into(src, tmp_path):
+    root, _ = src
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "meta.json").write_text('{"mine": 1}')
+    (mine / "mean.npy").write_text("precious")
+    with pytest.raises(DataError, match=r"is not empty and holds no prepared set \(mean.npy, meta.json\)"):
+        prepare(root, mine, size=SIZE, progress=False)
+    assert (mine / "meta.json").read_text() == '{"mine": 1}' and (mine / "mean.npy").read_text() == "precious"
+    assert sorted(p.name for p in mine.iterdir()) == ["mean.npy", "meta.json"]
+    (tmp_path / "empty").mkdir()  # an empty folder, or one with only hidden files, is fine
+    (tmp_path / "empty" / ".DS_Store").write_text("")
+    prepare(root, tmp_path / "empty", size=SIZE, progress=False)
+    prepare(root, tmp_path / "empty", size=SIZE, progress=False)  # and so is a finished set, the second time
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs file permissions that bind")

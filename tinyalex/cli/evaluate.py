@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         results = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.batch_size, args.device,
-                                      ten_crop=not args.center_only, progress=not args.json)
+                                      ten_crop=not args.center_only, progress=not args.json and sys.stderr.isatty())
     except (CheckpointError, DataError, DeviceError) as exc:
         print(f"tinyalex evaluate: error: {exc}", file=sys.stderr)
         return 1

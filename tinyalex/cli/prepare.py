@@ -30,14 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-per-class", type=integer(1), default=None, help="validation images per class (default all)")
     parser.add_argument("--size", type=integer(1), default=256, help="side of the stored square images (default 256)")
     parser.add_argument("--workers", type=integer(1), default=None, help="decoding threads (default: one per core)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars (there are none when stderr is not a terminal)")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         report = prepare(args.src, args.out, classes=args.classes, seed=args.seed,
                          train_per_class=args.train_per_class, val_per_class=args.val_per_class,
-                         size=args.size, workers=args.workers, progress=not args.quiet)
+                         size=args.size, workers=args.workers, progress=not args.quiet and sys.stderr.isatty())
     except DataError as exc:
         print(f"tinyalex prepare: error: {exc}", file=sys.stderr)
         return 2

@@ -27,6 +27,7 @@ from tinyalex.training.trainer import best_record
 # What `tinyalex train` with no options does: the small net on the embedded shapes set.
 DEFAULT_EPOCHS = {"small": 20, "alexnet": 90}
 DEFAULT_BATCH = {"small": 64, "alexnet": 128}
+DEFAULT_INIT = {"small": "he", "alexnet": "paper"}
 INPUT_SIZES = {"small": SMALL_INPUT_SIZE, "alexnet": PAPER_INPUT_SIZE}
 # Options a resumed run takes from its checkpoint (the others come from this command line).
 RUN_OPTIONS = ("data", "model", "batch_size", "lr", "momentum", "weight_decay", "bias_decay", "patience", "seed",
@@ -81,11 +82,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_model(options: dict[str, Any], num_classes: int) -> AlexNet:
-    """The network `--model` names, started as `--init` says (each model's own default otherwise)."""
-    extra = {"init": options["init"]} if options["init"] is not None else {}
+    """The network `--model` names, started as `--init` says."""
     if options["model"] == "small":
-        return alexnet_small(num_classes, seed=options["seed"], **extra)
-    return AlexNet(num_classes, seed=options["seed"], **extra)
+        return alexnet_small(num_classes, seed=options["seed"], init=options["init"])
+    return AlexNet(num_classes, seed=options["seed"], init=options["init"])
 
 
 def run_options(args: argparse.Namespace, out: Path, notes: list[str]) -> dict[str, Any]:
@@ -110,6 +110,8 @@ def run_options(args: argparse.Namespace, out: Path, notes: list[str]) -> dict[s
         options["model"] = "small" if options["data"] is None else "alexnet"
     if options["batch_size"] is None:
         options["batch_size"] = DEFAULT_BATCH[options["model"]]
+    if options["init"] is None:  # each model's own start (see alexnet_small), named so that config.json says it
+        options["init"] = DEFAULT_INIT[options["model"]]
     # the total to reach: a resumed run keeps its own unless --epochs is given
     options["epochs"] = args.epochs or saved.get("epochs") or DEFAULT_EPOCHS[options["model"]]
     return options

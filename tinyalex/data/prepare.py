@@ -159,11 +159,19 @@ def command_line(src: Path, out: Path, classes: int | list[str] | None, seed: in
 
 
 def check_output_folder(out: Path) -> None:
-    """Refuse a file, a missing parent or a folder without write access, creating nothing."""
+    """Refuse a file, a missing parent, a folder without write access, or one that holds other files
+    (prepare would overwrite any named like its own), creating nothing."""
     if out.exists() and not out.is_dir():
         raise DataError(f"output {out} exists and is not a folder")
     if not out.exists() and not out.parent.is_dir():
-        raise DataError(f"output folder {out} cannot be created: its parent {out.parent} does not exist")
+        what = "is not a folder" if out.parent.exists() else "does not exist"
+        raise DataError(f"output folder {out} cannot be created: its parent {out.parent} {what}")
+    if out.is_dir() and read_meta(out) is None and unfinished(out) is None:
+        others = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+        if others:
+            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            raise DataError(f"output folder {out} is not empty and holds no prepared set ({shown}): prepare "
+                            "would overwrite files there; choose a new or empty --out folder")
     folder = out if out.exists() else out.parent
     if not os.access(folder, os.W_OK | os.X_OK):
         raise DataError(f"output folder {out} is not writable" if folder == out else

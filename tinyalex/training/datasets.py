@@ -50,6 +50,9 @@ def open_datasets(data: str | os.PathLike | None, crop: int, progress: bool = Tr
                             eigvecs=train.eigvecs)
     else:
         train, val = PreparedDataset(root, "train"), PreparedDataset(root, "val")
+    if len(train.wnids) < 2:
+        raise DataError(f"{root} has {len(train.wnids)} class ({', '.join(train.wnids)}): a classifier needs at "
+                        "least two to learn anything")
     if crop > train.size:
         raise DataError(f"{root} holds {train.size}x{train.size} images, too small for {crop}x{crop} crops")
     info = {
@@ -66,6 +69,9 @@ def open_split(info: dict, mean: np.ndarray, split: str = "val", data: str | os.
     The classes must be the checkpoint's, in the same order, and the images the same size.
     """
     root = Path(data) if data is not None else Path(info["root"])
+    if not root.is_dir():
+        where = "" if data is not None else " (the checkpoint's data folder: moved or deleted? pass --data with where it is now)"
+        raise DataError(f"data folder {root} does not exist{where}")
     if read_meta(root) is not None or unfinished(root):
         dataset = PreparedDataset(root, split)
         if dataset.size != info["size"]:
