@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-per-class", type=integer(1), default=None, help="validation images per class (default all)")
     parser.add_argument("--size", type=integer(1), default=256, help="side of the stored square images (default 256)")
     parser.add_argument("--workers", type=integer(1), default=None, help="decoding threads (default: one per core)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars (there are none when stderr is not a terminal)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars (there are none when stderr is not a terminal)")
 
 
 def run(args: argparse.Namespace) -> int:

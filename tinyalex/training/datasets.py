@@ -70,7 +70,8 @@ def open_split(info: dict, mean: np.ndarray, split: str = "val", data: str | os.
     """
     root = Path(data) if data is not None else Path(info["root"])
     if not root.is_dir():
-        where = "" if data is not None else " (the checkpoint's data folder: moved or deleted? pass --data with where it is now)"
+        where = ("" if data is not None else
+                 " (the checkpoint's data folder: moved or deleted? pass --data with where it is now)")
         raise DataError(f"data folder {root} does not exist{where}")
     if read_meta(root) is not None or unfinished(root):
         dataset = PreparedDataset(root, split)
