@@ -5,6 +5,7 @@ import errno
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -201,6 +202,28 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(src, tmp_path,
     for name in ("train_images.npy", "train_labels.npy", "val_images.npy", "mean.npy", "pca.npz",
                  "train_paths.json"):
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+def test_sigterm_stops_prepare_like_ctrl_c_with_the_command_that_resumes(src, tmp_path, monkeypatch, capsys):
+    """A scheduler's SIGTERM ended prepare in silence (exit 143 and nothing said)."""
+    root, _ = src
+    monkeypatch.setattr(prepare_module, "CHUNK", 4)
+    real = prepare_module.load_rgb_square
+    calls = []
+
+    def terminated(path, size):
+        calls.append(path)
+        if len(calls) == 10:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(path, size)
+
+    monkeypatch.setattr(prepare_module, "load_rgb_square", terminated)
+    command = ["prepare", str(root), "--out", str(tmp_path / "out"), "--size", str(SIZE), "--workers", "1"]
+    assert main(command) == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM; run the same command again to resume" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back
+    monkeypatch.setattr(prepare_module, "load_rgb_square", real)
+    assert main(command) == 0 and (tmp_path / "out" / "meta.json").exists()
 
 
 def test_flat_validation_layout_is_prepared_with_its_labels(tmp_path):

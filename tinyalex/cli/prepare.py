@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from tinyalex.cli.options import integer
 from tinyalex.data.errors import DataError
 from tinyalex.data.prepare import prepare
+from tinyalex.training.interrupt import raise_interrupted
 
 
 def parse_classes(text: str) -> int | list[str]:
@@ -35,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    terminating = signal.getsignal(signal.SIGTERM)
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:  # SIGTERM (a scheduler's, or kill's) stops prepare the way Ctrl-C does: resumable
+        signal.signal(signal.SIGTERM, raise_interrupted)
     try:
         report = prepare(args.src, args.out, classes=args.classes, seed=args.seed,
                          train_per_class=args.train_per_class, val_per_class=args.val_per_class,
@@ -42,8 +49,11 @@ def run(args: argparse.Namespace) -> int:
     except DataError as exc:
         print(f"tinyalex prepare: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("tinyalex prepare: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"tinyalex prepare: {str(exc) or 'interrupted'}; run the same command again to resume", file=sys.stderr)
+        return 128 + getattr(exc, "signum", signal.SIGINT)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, terminating)
     print(report.summary())
     return 0

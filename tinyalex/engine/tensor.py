@@ -72,7 +72,11 @@ class Node:
 
 
 class Tensor:
-    """An array with an optional gradient and, for an op's output, the graph's `Node` of it."""
+    """An array with an optional gradient and, for an op's output, the graph's `Node` of it.
+
+    The array is not copied: change it in place after an op has read it, and that op's backward
+    reads the changed values (PyTorch would refuse; tinyalex keeps no version counters).
+    """
 
     __array_priority__ = 200  # numpy_array * tensor calls Tensor.__rmul__
 

@@ -11,7 +11,8 @@ from tinyalex.ops.validate import ShapeError
 
 
 class Parameter(Tensor):
-    """A Tensor that a Module owns and an optimiser updates."""
+    """A Tensor that a Module owns and an optimiser updates, in place: like any Tensor it wraps its
+    array without copying it (as torch.from_numpy does), so two Parameters made from one array are one."""
 
     def __init__(self, data: Any, name: str | None = None):
         super().__init__(data, requires_grad=True, name=name)
