@@ -181,7 +181,9 @@ check(numeric_gradient, reference=lambda f, x, h: f.exact(x),
 #
 # `gradcheck(fn, inputs, params=())` runs `fn` on float64 copies of the inputs, backpropagates a random $g$,
 # compares with central differences element by element, and returns the largest relative error, or raises
-# `GradcheckError` naming the input and the worst element. The tests of tinyalex check every operation this way.
+# `GradcheckError` naming the input and the worst element. Integer inputs (labels) pass through as constants, and
+# `fn` is first run once more at the same point: a random `fn` (dropout without a seed) would otherwise look like a
+# wrong gradient. The tests of tinyalex check every operation this way.
 # A few, on small shapes (the check costs two forward passes per input element):
 
 # %%
