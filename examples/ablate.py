@@ -14,6 +14,8 @@ from pathlib import Path
 from tinyalex.experiments import AblationConfig, run_ablation
 from tinyalex.experiments.figures import write_model_figures
 
+if len(sys.argv) > 2 or sys.argv[1:2] and sys.argv[1].startswith("-"):  # --help, or anything but one folder
+    sys.exit(__doc__)
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/example-ablate")
 config = AblationConfig(epochs=3, train_images=1000, val_images=500, seeds=2)
 results = run_ablation(out, ["baseline", "no_lrn", "lrn_gain"], config)

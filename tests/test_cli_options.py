@@ -49,14 +49,16 @@ BAD = [
     (["prepare", "src", "--out", "o", "--val-per-class", "-1"], "--val-per-class", ">= 1"),
     (["prepare", "src", "--out", "o", "--workers", "0"], "--workers", ">= 1"),
     (["prepare", "src", "--out", "o", "--classes", "0"], "--classes", ">= 1"),
-    (["figures", "x.npz", "--queries", "0"], "--queries", ">= 1"),
-    (["figures", "x.npz", "--neighbours", "-1"], "--neighbours", ">= 1"),
+    (["figures", "x.npz", "--queries", "0"], "--queries", "in 1..50"),
+    (["figures", "x.npz", "--queries", "1000"], "--queries", "in 1..50"),
+    (["figures", "x.npz", "--neighbours", "-1"], "--neighbours", "in 1..50"),
     (["figures", "x.npz", "--gallery", "0"], "--gallery", ">= 1"),
     (["figures", "x.npz", "--seed", "-1"], "--seed", ">= 0"),
     (["figures", "x.npz", "--batch-size", "0"], "--batch-size", ">= 1"),
-    (["figures", "x.npz", "--queries", "2.5"], "--queries", ">= 1"),
-    (["gradcheck", "--seed", "-1"], "--seed", ">= 0"),
-    (["gradcheck", "--seed", "x"], "--seed", ">= 0"),
+    (["figures", "x.npz", "--queries", "2.5"], "--queries", "in 1..50"),
+    (["gradcheck", "--seed", "-1"], "--seed", "in 0..4294967295"),
+    (["gradcheck", "--seed", "4294967296"], "--seed", "in 0..4294967295"),
+    (["gradcheck", "--seed", "x"], "--seed", "in 0..4294967295"),
     (["ablate", "--seeds", "0"], "--seeds", ">= 1"),
     (["ablate", "--seed", "-1"], "--seed", ">= 0"),
     (["ablate", "--epochs", "0"], "--epochs", ">= 1"),
@@ -113,3 +115,22 @@ def test_a_warning_is_one_line_on_stderr(monkeypatch, capsys):
     monkeypatch.setattr(importlib.import_module("tinyalex.cli.predict"), "run", warns)
     assert main(["predict", "any.npz", "x.jpg"]) == 0
     assert capsys.readouterr().err == "tinyalex: warning: skipping 1 entry of somewhere: x.jpg (broken symbolic link)\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["figures", "x.npz", "--out", "afile"], "--out: afile is a file, not a folder"),
+    (["figures", "x.npz", "--out", "afile/sub"], "--out: afile is a file, not a folder: afile/sub cannot be created"),
+    (["ablate", "--out", "afile"], "--out: afile is a file, not a folder"),
+    (["bench", "--json", "adir"], "--json: adir is a folder, not a file"),
+    (["bench", "--json", "nowhere/x.json"], "--json: nowhere is not a folder: nowhere/x.json cannot be written"),
+])
+def test_an_output_path_that_cannot_be_written_stops_the_command_before_the_work(argv, message, tmp_path,
+                                                                                monkeypatch, capsys):
+    """These were tracebacks; bench's came after all the timing was done."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    monkeypatch.setattr(importlib.import_module("tinyalex.bench.suite"), "run_benchmark",
+                        lambda *args, **kwargs: pytest.fail("the benchmark ran"))
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

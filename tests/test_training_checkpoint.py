@@ -171,6 +171,8 @@ def test_stale_temporary_files_of_killed_runs_are_removed_on_the_next_start(tmp_
 def test_bad_files_raise_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "nope.npz")
+    with pytest.raises(CheckpointError, match="is a folder, not a checkpoint .*best.npz and last.npz"):
+        load_checkpoint(tmp_path)  # a run folder: it was called missing
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="junk.npz is not a tinyalex checkpoint .*not a zip"):

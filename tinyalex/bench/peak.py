@@ -51,6 +51,9 @@ def reset_peak() -> None:
 if __name__ == "__main__":
     from tinyalex.bench.child import run_child
 
+    if len(sys.argv) != 6 or sys.argv[1] not in ("tinyalex", "torch"):
+        sys.exit("usage: python -m tinyalex.bench.peak {tinyalex,torch} BATCH IMAGE_SIZE {cpu,gpu} WIDTH\n"
+                 "e.g. python -m tinyalex.bench.peak tinyalex 128 224 cpu 1.0")
     name, batch_size, size, dev, scale = sys.argv[1:6]
     result = run_child(name, "alexnet", int(batch_size), dev, ["train"], steps=3, warmup=0,
                        image_size=int(size), width=float(scale))

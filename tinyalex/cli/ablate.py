@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tinyalex.backend import DeviceError
-from tinyalex.cli.options import integer, number
+from tinyalex.cli.options import folder_problem, integer, number
 from tinyalex.data.errors import DataError
 from tinyalex.experiments.ablation import MODELS, AblationConfig, measure_lrn_range, run_ablation
 from tinyalex.experiments.report import lrn_table
@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         val_images=args.val_images, seed=args.seed, seeds=args.seeds, device=args.device, workers=args.workers,
     )
     out = Path(args.out)
+    if folder_problem(out):
+        print(f"tinyalex ablate: error: --out: {folder_problem(out)}", file=sys.stderr)
+        return 2
     try:
         if args.lrn_range:
             ranges = measure_lrn_range(out, args.variants, config, progress=not args.quiet)

@@ -9,7 +9,7 @@ from pathlib import Path
 from tinyalex.backend import DeviceError, resolve_device
 from tinyalex.bench.configs import DEFAULT_PAIRS
 from tinyalex.bench.networks import MODELS
-from tinyalex.cli.options import integer, number
+from tinyalex.cli.options import file_problem, integer, number
 
 DEFAULTS = ", ".join(f"{model} at {batch}" for model, batch in DEFAULT_PAIRS)
 
@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
     from tinyalex.bench.suite import run_benchmark
     from tinyalex.data.atomic import write_json
 
+    if args.json is not None and file_problem(args.json):  # before the minutes of timing, not after them
+        print(f"tinyalex bench: error: --json: {file_problem(args.json)}", file=sys.stderr)
+        return 2
     try:
         device = resolve_device(args.device)
     except DeviceError as error:

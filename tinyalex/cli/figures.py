@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from tinyalex.backend import DeviceError
-from tinyalex.cli.options import integer
+from tinyalex.cli.options import folder_problem, integer
 from tinyalex.data.errors import DataError
 from tinyalex.experiments.figures import write_model_figures
 from tinyalex.experiments.kernels import INIT_CORRELATION, PLANE_CORRELATION, summary_text
@@ -22,9 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                        "(same classes, same image size)")
     parser.add_argument("--split", default="val", help="the test images: confusion matrix and queries "
                                                        "(default: val)")
-    parser.add_argument("--queries", type=integer(1), default=5,
-                        help="test images in the neighbours figure (default 5)")
-    parser.add_argument("--neighbours", type=integer(1), default=6, help="neighbours shown per test image (default 6)")
+    parser.add_argument("--queries", type=integer(1, 50), default=5,
+                        help="test images in the neighbours figure, one row each (default 5, at most 50)")
+    parser.add_argument("--neighbours", type=integer(1, 50), default=6,
+                        help="neighbours shown per test image (default 6, at most 50)")
     parser.add_argument("--gallery", type=integer(1), help="search only this many training images, drawn at random "
                                                            "(default: all)")
     parser.add_argument("--seed", type=integer(0), default=0, help="picks the test images and the gallery")
@@ -34,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "figures"
+    if folder_problem(out):
+        print(f"tinyalex figures: error: --out: {folder_problem(out)}", file=sys.stderr)
+        return 2
     try:
         result = write_model_figures(args.checkpoint, out, args.data, args.split, args.queries, args.neighbours,
                                      args.gallery, args.seed, args.batch_size, args.device)

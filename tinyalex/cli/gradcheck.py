@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", choices=["cpu", "gpu", "auto"], default=None, help="default: TINYALEX_DEVICE, else auto"
     )
-    parser.add_argument("--seed", type=integer(0), default=0, help="seed of the random inputs (default 0)")
+    parser.add_argument("--seed", type=integer(0, 2**32 - 1), default=0,
+                        help="seed of the random inputs (default 0)")
     parser.add_argument("--directional", action="store_true",
                         help="check along one random direction instead of element by element (two evaluations "
                         "each), and add AlexNet's layers at the paper's sizes (conv1 .. pool5, fc8)")

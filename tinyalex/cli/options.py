@@ -1,4 +1,4 @@
-"""Numeric command-line options, checked as they are parsed.
+"""Numeric command-line options, checked as they are parsed; output paths, checked before the work.
 
 A value out of range stops the command before it does anything, with argparse's usual exit
 code 2 and a message that names the option and the allowed range, e.g.
@@ -9,21 +9,44 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 
-def integer(minimum: int) -> Callable[[str], int]:
-    """An argparse ``type`` for a whole number of at least ``minimum``."""
+def integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number of at least ``minimum`` (and at most ``maximum``)."""
+    allowed = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be a whole number {allowed}, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"must be a whole number {allowed}, got {value}")
         return value
 
     return parse
+
+
+def folder_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be (or become) an output folder: it, or the nearest part of it that exists, is
+    not a folder; None when it can."""
+    for part in (path, *path.parents):
+        if part.exists():
+            return None if part.is_dir() else f"{part} is a file, not a folder" + (
+                "" if part == path else f": {path} cannot be created")
+    return None
+
+
+def file_problem(path: Path) -> str | None:
+    """Why a file cannot be written at ``path`` (checked before a long job, not after it); None when it can."""
+    if not path.name:
+        return f"{str(path)!r} names no file"
+    if path.is_dir():
+        return f"{path} is a folder, not a file"
+    if not path.parent.is_dir():
+        return f"{path.parent} is not a folder: {path} cannot be written"
+    return None
 
 
 def number(low: float, high: float | None = None, low_inclusive: bool = True,

@@ -108,6 +108,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     entry carries a CRC-32 that is checked on reading).
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint (a run folder holds best.npz and last.npz)")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     with open(path, "rb") as f:
