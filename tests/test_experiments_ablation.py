@@ -12,6 +12,7 @@ from tinyalex.cli.main import main
 from tinyalex.data.errors import DataError
 from tinyalex.experiments import (DEFAULT_VARIANTS, VARIANTS, AblationConfig, balanced_indices, balanced_subset,
                                   build_model, epochs_to_error, run_ablation)
+from tinyalex.experiments.ablation import check_settings
 from tinyalex.experiments.report import METRICS
 from tinyalex.experiments.variants import GROUPS, pick_variants
 from tinyalex.layers import Dropout, LocalResponseNorm, Scale, Tanh
@@ -171,6 +172,16 @@ def test_a_rerun_reuses_finished_runs_adds_seeds_and_refuses_other_settings(abla
     assert (out / "baseline" / "seed0" / "last.npz").stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="other settings.*'lr'"):
         run_ablation(out, ["baseline"], tiny_config(folder, lr=0.5, seeds=2), progress=False)
+
+
+def test_settings_no_run_used_are_replaced_and_a_training_run_is_refused(folder, tmp_path):
+    """An ablation that failed before its first checkpoint left a config.json that refused every other setting."""
+    check_settings(tmp_path, tiny_config(folder, crop=10))
+    check_settings(tmp_path, tiny_config(folder))  # no run started: the new settings replace the failed ones
+    assert json.loads((tmp_path / "config.json").read_text())["crop"] == tiny_config(folder).crop
+    (tmp_path / "last.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match="holds a training run .*not an ablation"):
+        check_settings(tmp_path, tiny_config(folder))
 
 
 def test_jobs_train_the_same_runs_in_worker_processes(ablation, folder, tmp_path):

@@ -177,13 +177,17 @@ def lrn_range_at_init(variants: list[Variant], config: AblationConfig, train: An
 
 
 def check_settings(out: Path, config: AblationConfig) -> None:
-    """Refuse an output folder that holds runs with other settings; record these settings."""
+    """Refuse a training run's folder, or one that holds runs with other settings; record these settings.
+    Settings that no run has used yet (an ablation that failed before its first checkpoint) are replaced."""
+    if (out / "last.npz").exists():
+        raise ValueError(f"{out} holds a training run (last.npz), not an ablation: choose another --out")
     saved = out / "config.json"
     now = asdict(config)
     if saved.is_file():
         old = read_json(saved)
         changed = {k: (old.get(k), v) for k, v in now.items() if old.get(k) != v and k not in GROWABLE}
-        if changed:
+        started = any(out.glob("*/seed*/last.npz")) or any(out.glob("*/seed*/result.json"))
+        if changed and started:
             raise ValueError(f"{out} holds an ablation run with other settings ({changed}, as (saved, now)): "
                              "use another output folder, or the same settings to continue it")
     atomic.write_json(saved, now)
