@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from tinyalex.cli.options import integer
 from tinyalex.ops.conv2d import WINOGRAD_MIN_PRODUCT, Conv2d
 
 # name: input channels, filters, towers, side, batch (None: --batch-size)
@@ -36,8 +37,8 @@ def step(algorithm: str, x: np.ndarray, w: np.ndarray, b: np.ndarray, gy: np.nda
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch-size", type=int, default=32, help="batch of the paper's layers (default 32)")
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--batch-size", type=integer(1), default=32, help="batch of the paper's layers (default 32)")
+    parser.add_argument("--rounds", type=integer(1), default=12)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     print(f"{'layer':12s} {'channels/tower':>15s} {'batch':>5s} {'im2col ms':>9s} {'Winograd ms':>11s}  speed-up (range)  auto")

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from tinyalex.cli.options import integer
 from tinyalex.data import DataLoader, PreparedDataset
 from tinyalex.models import SMALL_INPUT_SIZE, alexnet_small
 
@@ -87,9 +88,9 @@ def child(framework: str, data: str, batch: int, max_batches: int | None) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", help="a folder written by `tinyalex prepare`")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64, help="tinyalex train's default for alexnet_small")
-    parser.add_argument("--max-batches", type=int, default=None, help="stop the epoch early (for a quick look)")
+    parser.add_argument("--rounds", type=integer(1), default=2)
+    parser.add_argument("--batch-size", type=integer(1), default=64, help="tinyalex train's default for alexnet_small")
+    parser.add_argument("--max-batches", type=integer(1), default=None, help="stop the epoch early (for a quick look)")
     parser.add_argument("--child", choices=["tinyalex", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

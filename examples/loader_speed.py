@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tinyalex.cli.options import integer
 from tinyalex.data import DataLoader, PreparedDataset, ensure_default_dataset, prepare
 
 
@@ -28,12 +29,12 @@ def images_per_second(loader: DataLoader, epochs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("prepared", nargs="?", help="a folder written by `tinyalex prepare`")
-    parser.add_argument("--size", type=int, default=256, help="image side when preparing the sample set")
-    parser.add_argument("--crop", type=int, default=224)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--prefetch", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--size", type=integer(1), default=256, help="image side when preparing the sample set")
+    parser.add_argument("--crop", type=integer(1), default=224)
+    parser.add_argument("--batch-size", type=integer(1), default=128)
+    parser.add_argument("--workers", type=integer(0), default=2)
+    parser.add_argument("--prefetch", type=integer(0), default=2)
+    parser.add_argument("--epochs", type=integer(1), default=2)
     parser.add_argument("--device", default="cpu", help="cpu or gpu (batches copied to the GPU)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from tinyalex.cli.options import integer
 from tinyalex.data import DataLoader, ensure_default_dataset
 from tinyalex.models import SMALL_INPUT_SIZE, alexnet_small, summary
 from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
@@ -20,7 +21,7 @@ from tinyalex.training import evaluate_checkpoint, fit, open_datasets, predict_c
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=integer(1), default=20)
     parser.add_argument("--out", default="runs/example")
     args = parser.parse_args()
 
@@ -32,8 +33,9 @@ def main() -> None:
     # The paper's update (Section 5): lr 0.01, momentum 0.9, weight decay 0.0005, lr / 10 on plateaus.
     optimizer = MomentumSGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0005)
     schedule = ReduceLROnPlateau(optimizer, factor=0.1, patience=3, max_reductions=3)
-    train_loader = DataLoader(train_set, batch_size=128, train=True, crop=crop, seed=0)
-    val_loader = DataLoader(val_set, batch_size=128, train=False, crop=crop)
+    # batch 64, tinyalex train's default for the small net
+    train_loader = DataLoader(train_set, batch_size=64, train=True, crop=crop, seed=0)
+    val_loader = DataLoader(val_set, batch_size=64, train=False, crop=crop)
     fit(model, train_loader, val_loader, optimizer, args.epochs, out_dir=args.out, schedule=schedule,
         data_info=info)
 

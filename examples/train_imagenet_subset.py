@@ -1,4 +1,4 @@
-"""Train AlexNet on a reduced ImageNet subset: prepare it once, then train, evaluate and predict.
+"""Train AlexNet on a reduced ImageNet subset: prepare it once, then train and evaluate.
 
     python examples/train_imagenet_subset.py /data/imagenet --classes 100 --per-class 300 \
         --out runs/imagenet100 --epochs 30 [--model small] [--device gpu]
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tinyalex.cli.options import integer
 from tinyalex.data import DataLoader, prepare
 from tinyalex.models import PAPER_INPUT_SIZE, SMALL_INPUT_SIZE, AlexNet, alexnet_small
 from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
@@ -24,12 +25,12 @@ from tinyalex.training.datasets import image_size_for
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("src", help="ImageNet-layout folder")
-    parser.add_argument("--classes", type=int, default=100, help="classes chosen at random (seeded)")
-    parser.add_argument("--per-class", type=int, default=300, help="training images per class")
+    parser.add_argument("--classes", type=integer(1), default=100, help="classes chosen at random (seeded)")
+    parser.add_argument("--per-class", type=integer(1), default=300, help="training images per class")
     parser.add_argument("--out", default="runs/imagenet_subset")
     parser.add_argument("--model", choices=("alexnet", "small"), default="alexnet")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--epochs", type=integer(1), default=30)
+    parser.add_argument("--batch-size", type=integer(1), default=128)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--device", default="auto", choices=("cpu", "gpu", "auto"))
     args = parser.parse_args()
