@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 
 import numpy as np
 
@@ -38,6 +39,7 @@ CTYPES = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_d
           np.dtype(np.int32): ctypes.c_int32, np.dtype(np.uint32): ctypes.c_uint32,
           np.dtype(np.int64): ctypes.c_int64, np.dtype(np.uint8): ctypes.c_uint8}
 _built: dict = {}
+_building = threading.Lock()
 _folder = tempfile.mkdtemp(prefix="tinyalex-cuda-emulator-")
 
 
@@ -78,14 +80,15 @@ def _wrapper(source: str, name: str) -> str:
 def _library(source: str, name: str, dtype: np.dtype):
     """The kernel built into a shared library for one dtype (once per process)."""
     key = (source, name, dtype)
-    if key not in _built:
-        code = SHIM + cuda.source_for(source, dtype) + _wrapper(source, name)
-        stem = os.path.join(_folder, hashlib.sha1(code.encode()).hexdigest()[:16])
-        with open(stem + ".cpp", "w") as f:
-            f.write(code)
-        subprocess.run(["g++", "-O1", "-shared", "-fPIC", "-w", "-o", stem + ".so", stem + ".cpp"],
-                       check=True, capture_output=True, text=True)
-        _built[key] = ctypes.CDLL(stem + ".so")
+    with _building:  # the op threads launch kernels at once: one of them builds, the others wait for it
+        if key not in _built:
+            code = SHIM + cuda.source_for(source, dtype) + _wrapper(source, name)
+            stem = os.path.join(_folder, hashlib.sha1(code.encode()).hexdigest()[:16])
+            with open(stem + ".cpp", "w") as f:
+                f.write(code)
+            subprocess.run(["g++", "-O1", "-shared", "-fPIC", "-w", "-o", stem + ".so", stem + ".cpp"],
+                           check=True, capture_output=True, text=True)
+            _built[key] = ctypes.CDLL(stem + ".so")
     return _built[key]
 
 
