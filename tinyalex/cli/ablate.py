@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
         val_images=args.val_images, seed=args.seed, seeds=args.seeds, device=args.device, workers=args.workers,
     )
     out = Path(args.out)
-    if folder_problem(out):
-        print(f"tinyalex ablate: error: --out: {folder_problem(out)}", file=sys.stderr)
+    if problem := folder_problem(out):
+        print(f"tinyalex ablate: error: --out: {problem}", file=sys.stderr)
         return 2
     try:
         if args.lrn_range:

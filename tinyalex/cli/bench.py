@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from tinyalex.bench.suite import run_benchmark
     from tinyalex.data.atomic import write_json
 
-    if args.json is not None and file_problem(args.json):  # before the minutes of timing, not after them
-        print(f"tinyalex bench: error: --json: {file_problem(args.json)}", file=sys.stderr)
+    if args.json is not None and (problem := file_problem(args.json)):  # before the minutes of timing, not after
+        print(f"tinyalex bench: error: --json: {problem}", file=sys.stderr)
         return 2
     try:
         device = resolve_device(args.device)

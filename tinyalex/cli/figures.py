@@ -35,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "figures"
-    if folder_problem(out):
-        print(f"tinyalex figures: error: --out: {folder_problem(out)}", file=sys.stderr)
+    if problem := folder_problem(out):
+        print(f"tinyalex figures: error: --out: {problem}", file=sys.stderr)
         return 2
     try:
         result = write_model_figures(args.checkpoint, out, args.data, args.split, args.queries, args.neighbours,
