@@ -187,10 +187,8 @@ def run(args: argparse.Namespace) -> int:
         communicator = communicator_for(args)
         device = resolve_device(args.device)
         crop = INPUT_SIZES[options["model"]]
-        with warnings.catch_warnings(record=True) as opening:  # shown, and kept for train.log, below
+        with warnings.catch_warnings(record=True) as opening:  # shown once train.log can keep them too, below
             train_set, val_set, info = open_data(options, crop, communicator, device, progress=bars)
-        for warning in opening:
-            print(f"tinyalex train: warning: {warning.message}", file=sys.stderr)
         model = build_model(options, len(info["wnids"]))
         optimizer = MomentumSGD(decay_groups(model, options["bias_decay"]), options["lr"], options["momentum"],
                                 options["weight_decay"])
@@ -205,13 +203,16 @@ def run(args: argparse.Namespace) -> int:
                           mean=train_set.mean, run_info=options, progress=bars)
         if trainer.writer:
             write_config(out, args, options, device)
-        for line in notes + [f"warning: {warning.message}" for warning in opening]:
-            trainer.log(line, echo=False)
+        for note in notes:
+            trainer.log(note, echo=False)
+        show_warning = warnings_to(trainer)
+        for warning in opening:
+            show_warning(warning.message)
         trainer.log(f"training {options['model']} ({model.num_parameters():,} parameters) on {len(train_set)} "
                     f"images of {len(info['wnids'])} classes from {info['root']}, validating on {len(val_set)}; "
                     f"device {device}; writing to {out}")
         with warnings.catch_warnings():
-            warnings.showwarning = warnings_to(trainer)
+            warnings.showwarning = show_warning
             history = trainer.fit(train_loader, val_loader, epochs, resume=args.resume)
     except CheckpointWriteError as exc:
         print(f"tinyalex train: error: {exc}{resume_hint(out)}", file=sys.stderr)
@@ -234,8 +235,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def warnings_to(trainer: Trainer) -> Callable[..., None]:
-    """A `warnings.showwarning` for the training loop (a file that turned out undecodable): one line on
-    stderr, even with --quiet, and the same line in train.log."""
+    """A `warnings.showwarning` for the run (a skipped entry, a file that turned out undecodable): one line
+    on stderr, even with --quiet, and the same line in train.log."""
     def show(message: Any, *_: Any, **__: Any) -> None:
         tqdm.write(f"tinyalex train: warning: {message}", file=sys.stderr)
         trainer.log(f"warning: {message}", echo=False)
