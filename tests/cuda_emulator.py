@@ -12,6 +12,7 @@ multiply-adds, its pow): the GPU tests compare with tolerances, this file's user
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import hashlib
 import os
@@ -41,6 +42,7 @@ CTYPES = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_d
 _built: dict = {}
 _building = threading.Lock()
 _folder = tempfile.mkdtemp(prefix="tinyalex-cuda-emulator-")
+atexit.register(shutil.rmtree, _folder, ignore_errors=True)  # the loaded libraries stay mapped
 
 
 def all_kernels() -> list[tuple[str, str]]:
