@@ -183,7 +183,17 @@ def test_tf32_is_off_unless_asked_for_and_is_set_for_cupy_before_it_is_imported(
     assert done.stdout.split() == expected.split(), done.stderr
 
 
-def test_a_wrong_tf32_value_is_refused_by_name():
-    env = {**os.environ, "TINYALEX_TF32": "yes"}
-    done = subprocess.run([sys.executable, "-c", "import tinyalex"], env=env, capture_output=True, text=True)
-    assert done.returncode != 0 and "TINYALEX_TF32 must be 0 or 1, got 'yes'" in done.stderr
+def test_a_wrong_tf32_value_is_refused_by_name_when_the_gpu_is_chosen(monkeypatch):
+    """`import tinyalex` works with any value (the command line refuses a wrong one with exit code 2:
+    test_cli_options); TF32 stays off, and choosing the GPU stops with the variable's name."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("TINYALEX_TF32", "CUPY_TF32")}
+    code = "import os; from tinyalex import backend; print(os.environ.get('CUPY_TF32')); backend.require_gpu()"
+    done = subprocess.run([sys.executable, "-c", code], env={**clean, "TINYALEX_TF32": "yes"},
+                          capture_output=True, text=True)
+    assert done.stdout.split() == ["None"]
+    assert "ValueError: TINYALEX_TF32 must be 0 or 1, got 'yes'" in done.stderr
+    monkeypatch.setenv("TINYALEX_TF32", "on")
+    assert backend.environment_problem() == "TINYALEX_TF32 must be 0 or 1, got 'on'"
+    with pytest.raises(ValueError, match="TINYALEX_TF32 must be 0 or 1, got 'on'"):
+        backend.resolve_device("gpu")
+    assert backend.resolve_device("cpu") == "cpu"  # the CPU has no TF32 to set

@@ -134,3 +134,31 @@ def test_an_output_path_that_cannot_be_written_stops_the_command_before_the_work
                         lambda *args, **kwargs: pytest.fail("the benchmark ran"))
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("TINYALEX_DEVICE", "cuda0", "unknown TINYALEX_DEVICE 'cuda0': expected 'cpu', 'gpu' or 'auto'"),
+    ("TINYALEX_TF32", "yes", "TINYALEX_TF32 must be 0 or 1, got 'yes'"),
+])
+@pytest.mark.parametrize("argv", [["train"], ["evaluate", "x.npz"], ["predict", "x.npz", "y.jpg"], ["prepare", "src", "--out", "o"],
+                                  ["figures", "x.npz"], ["ablate"], ["gradcheck"], ["bench"]])
+def test_a_misspelt_environment_variable_stops_every_command_with_exit_code_2(argv, variable, value, message,
+                                                                             monkeypatch, capsys):
+    """Both were tracebacks (TINYALEX_TF32's on `import tinyalex`); train ignored TINYALEX_DEVICE altogether."""
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setattr(importlib.import_module(f"tinyalex.cli.{argv[0]}"), "run",
+                        lambda args: pytest.fail("the command ran"))
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"tinyalex {argv[0]}: error: {message}\n"
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "figures", "ablate", "gradcheck", "bench"])
+def test_every_command_leaves_the_device_to_tinyalex_device_unless_given(command, monkeypatch):
+    """train, evaluate and predict defaulted to auto, figures and ablate to cpu, whatever TINYALEX_DEVICE said."""
+    seen = []
+    monkeypatch.setattr(importlib.import_module(f"tinyalex.cli.{command}"), "run",
+                        lambda args: seen.append(args.device) or 0)
+    needs = {"evaluate": ["x.npz"], "predict": ["x.npz", "y.jpg"], "figures": ["x.npz"]}.get(command, [])
+    main([command, *needs])
+    main([command, *needs, "--device", "cpu"])
+    assert seen == [None, "cpu"]  # None: backend.resolve_device reads TINYALEX_DEVICE, else auto

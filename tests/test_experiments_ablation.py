@@ -184,6 +184,25 @@ def test_settings_no_run_used_are_replaced_and_a_training_run_is_refused(folder,
         check_settings(tmp_path, tiny_config(folder))
 
 
+def test_a_rerun_may_change_the_device_and_the_loader_threads(folder, tmp_path):
+    """They change how fast a run trains, not what it computes: a run begun on the GPU continues on the CPU."""
+    check_settings(tmp_path, tiny_config(folder, device="gpu", workers=4))
+    (tmp_path / "baseline" / "seed0").mkdir(parents=True)
+    (tmp_path / "baseline" / "seed0" / "last.npz").write_bytes(b"")
+    check_settings(tmp_path, tiny_config(folder, device="cpu", workers=1))
+    assert json.loads((tmp_path / "config.json").read_text())["device"] == "cpu"
+    with pytest.raises(ValueError, match="other settings.*'batch_size'"):
+        check_settings(tmp_path, tiny_config(folder, batch_size=5))
+
+
+def test_the_device_defaults_to_tinyalex_device(monkeypatch):
+    monkeypatch.setenv("TINYALEX_DEVICE", "cpu")
+    assert AblationConfig().resolved().device == "cpu"
+    monkeypatch.setenv("TINYALEX_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="unknown TINYALEX_DEVICE 'tpu'"):
+        AblationConfig().resolved()
+
+
 def test_jobs_train_the_same_runs_in_worker_processes(ablation, folder, tmp_path):
     out, results = ablation
     parallel = run_ablation(tmp_path, ["tanh", "baseline"], tiny_config(folder, seeds=2), progress=False, jobs=2)

@@ -20,13 +20,24 @@ def tf32_requested() -> bool:
     Off by default, so that the GPU computes in float32 as the CPU does. CuPy reads its own switch,
     CUPY_TF32, when it is imported, so this module sets it before importing CuPy (unless it is set).
     """
-    value = os.environ.get("TINYALEX_TF32", "0")
-    if value not in ("0", "1", ""):
-        raise ValueError(f"TINYALEX_TF32 must be 0 or 1, got {value!r}")
-    return value == "1"
+    if problem := environment_problem():
+        raise ValueError(problem)
+    return os.environ.get("TINYALEX_TF32") == "1"
 
 
-if tf32_requested():
+def environment_problem() -> str | None:
+    """What is misspelt in TINYALEX_DEVICE or TINYALEX_TF32, or None. Checked when a device is chosen
+    (and by the command line before it starts), not on import: ``import tinyalex`` always works."""
+    device = os.environ.get("TINYALEX_DEVICE", "")
+    if device.lower() not in ("", "cpu", "gpu", "cuda", "auto"):
+        return f"unknown TINYALEX_DEVICE {device!r}: expected 'cpu', 'gpu' or 'auto'"
+    tf32 = os.environ.get("TINYALEX_TF32", "")
+    if tf32 not in ("", "0", "1"):
+        return f"TINYALEX_TF32 must be 0 or 1, got {tf32!r}"
+    return None
+
+
+if os.environ.get("TINYALEX_TF32") == "1":
     os.environ.setdefault("CUPY_TF32", "1")
 
 try:  # CuPy is an optional extra; without it everything runs on NumPy.
@@ -65,7 +76,8 @@ def gpu_available() -> bool:
 
 
 def require_gpu() -> Any:
-    """Return the cupy module, or raise DeviceError saying how to get one."""
+    """Return the cupy module, or raise DeviceError saying how to get one (ValueError: a misspelt setting)."""
+    tf32_requested()  # a TINYALEX_TF32 that is neither 0 nor 1 stops here, before the first GPU array
     if _cupy is None:
         raise DeviceError(f"the GPU was requested but CuPy is not installed: {INSTALL_HINT}")
     if not gpu_available():
@@ -109,7 +121,7 @@ def resolve_device(device: str | None = None) -> str:
     """Turn 'cpu' | 'gpu' | 'auto' | None (read TINYALEX_DEVICE) into 'cpu' or 'gpu'."""
     choice = (device or os.environ.get("TINYALEX_DEVICE") or "auto").lower()
     if choice == "auto":
-        return "gpu" if gpu_available() else "cpu"
+        choice = "gpu" if gpu_available() else "cpu"
     if choice in ("gpu", "cuda"):
         require_gpu()
         return "gpu"

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tinyalex.backend import DeviceError
-from tinyalex.cli.options import folder_problem, integer, number
+from tinyalex.cli.options import add_device, folder_problem, integer, number
 from tinyalex.data.errors import DataError
 from tinyalex.experiments.ablation import MODELS, AblationConfig, measure_lrn_range, run_ablation
 from tinyalex.experiments.report import lrn_table
@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bias-decay", action=argparse.BooleanOptionalAction, default=defaults.bias_decay,
                         help="whether weight decay shrinks the biases too (default: yes); cuda-convnet decayed "
                              "only the weights: --no-bias-decay")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "gpu", "auto"))
+    add_device(parser)
     parser.add_argument("--jobs", type=integer(1), default=1,
                         help="runs trained at once, each in its own process on its share of the cores (default 1; "
                              "on 2 cores --jobs 2 ran the 36 runs of docs/RESULTS.md's ablation in 119 minutes, "

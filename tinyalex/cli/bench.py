@@ -9,7 +9,7 @@ from pathlib import Path
 from tinyalex.backend import DeviceError, resolve_device
 from tinyalex.bench.configs import DEFAULT_PAIRS
 from tinyalex.bench.networks import MODELS
-from tinyalex.cli.options import file_problem, integer, number
+from tinyalex.cli.options import add_device, file_problem, integer, number
 
 DEFAULTS = ", ".join(f"{model} at {batch}" for model, batch in DEFAULT_PAIRS)
 
@@ -34,8 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", action="store_true",
                         help="also time each layer's forward and backward (first configuration, "
                         "one child per framework)")
-    parser.add_argument("--device", choices=["cpu", "gpu", "auto"], default=None,
-                        help="default: TINYALEX_DEVICE, else auto")
+    add_device(parser)
     parser.add_argument("--image-size", type=integer(1), default=None, help="input side in pixels (default: the net's own)")
     parser.add_argument("--width", type=number(0, low_inclusive=False), default=None,
                         help="scale of every layer's channels (default: the net's own)")

@@ -6,7 +6,7 @@ import json
 import sys
 
 from tinyalex.backend import DeviceError
-from tinyalex.cli.options import integer
+from tinyalex.cli.options import add_device, integer
 from tinyalex.data.errors import DataError
 from tinyalex.training import CheckpointError, evaluate_checkpoint
 
@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "training run's (same classes)")
     parser.add_argument("--split", default="val", help="which split to score (default: val)")
     parser.add_argument("--batch-size", type=integer(1), default=64, help="images per batch (default: 64)")
-    parser.add_argument("--device", default="auto", choices=("cpu", "gpu", "auto"), help="default: auto")
+    add_device(parser)
     parser.add_argument("--center-only", action="store_true", help="skip the ten-crop pass (10x cheaper)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object: top1_error, top5_error (fractions; ten-crop unless "

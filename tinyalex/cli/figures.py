@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from tinyalex.backend import DeviceError
-from tinyalex.cli.options import folder_problem, integer
+from tinyalex.cli.options import add_device, folder_problem, integer
 from tinyalex.data.errors import DataError
 from tinyalex.experiments.figures import write_model_figures
 from tinyalex.experiments.kernels import INIT_CORRELATION, PLANE_CORRELATION, summary_text
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                            "(default: all)")
     parser.add_argument("--seed", type=integer(0), default=0, help="picks the test images and the gallery")
     parser.add_argument("--batch-size", type=integer(1), default=64)
-    parser.add_argument("--device", default="cpu", choices=("cpu", "gpu", "auto"))
+    add_device(parser)
 
 
 def run(args: argparse.Namespace) -> int:

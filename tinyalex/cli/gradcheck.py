@@ -10,15 +10,13 @@ import sys
 
 from tinyalex import checks
 from tinyalex.backend import DeviceError, resolve_device
-from tinyalex.cli.options import integer
+from tinyalex.cli.options import add_device, integer
 from tinyalex.gradcheck import GradcheckError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="*", metavar="NAME", help="only the checks whose op name contains NAME")
-    parser.add_argument(
-        "--device", choices=["cpu", "gpu", "auto"], default=None, help="default: TINYALEX_DEVICE, else auto"
-    )
+    add_device(parser)
     parser.add_argument("--seed", type=integer(0, 2**32 - 1), default=0,
                         help="seed of the random inputs (default 0)")
     parser.add_argument("--directional", action="store_true",

@@ -10,6 +10,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from tinyalex.backend import environment_problem
+
 # Subcommand name -> module under tinyalex.cli defining add_arguments(parser) and run(args) -> int.
 COMMANDS = {
     "gradcheck": "Check every op and layer against numeric derivatives.",
@@ -45,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(argv)
             if args.command is None:
                 parser.print_help()
+                return 2
+            if problem := environment_problem():  # before any work: a misspelt variable is not silently ignored
+                print(f"tinyalex {args.command}: error: {problem}", file=sys.stderr)
                 return 2
             module = importlib.import_module(f"tinyalex.cli.{args.command}")
             return int(module.run(args) or 0)

@@ -28,6 +28,13 @@ def integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def add_device(parser: argparse.ArgumentParser) -> None:
+    """``--device``, the same in every command: unset, TINYALEX_DEVICE decides, else auto."""
+    parser.add_argument("--device", choices=("cpu", "gpu", "auto"), default=None,
+                        help="default: the TINYALEX_DEVICE environment variable, else auto (the GPU when "
+                             "CuPy finds one)")
+
+
 def folder_problem(path: Path) -> str | None:
     """Why ``path`` cannot be (or become) an output folder: it, or the nearest part of it that exists, is
     not a folder; None when it can."""

@@ -7,7 +7,7 @@ import sys
 from dataclasses import asdict
 
 from tinyalex.backend import DeviceError
-from tinyalex.cli.options import integer
+from tinyalex.cli.options import add_device, integer
 from tinyalex.training import CheckpointError, predict_checkpoint
 from tinyalex.training.predict import find_images
 
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "recursively")
     parser.add_argument("--top", type=integer(1), default=5, help="classes to show per image (default: 5)")
     parser.add_argument("--ten-crop", action="store_true", help="average the softmax over the paper's ten crops")
-    parser.add_argument("--device", default="auto", choices=("cpu", "gpu", "auto"), help="default: auto")
+    add_device(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object per line per image")
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tinyalex.backend import DeviceError, resolve_device, to_device
-from tinyalex.cli.options import integer, number
+from tinyalex.cli.options import add_device, integer, number
 from tinyalex.data import atomic
 from tinyalex.data.errors import DataError
 from tinyalex.data.loader import DataLoader
@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", choices=("paper", "he"),
                         help="initial weights: the paper's N(0, 0.01) with biases of 1, or He's (see "
                         "tinyalex.models.alexnet_small); default: paper for alexnet, he for small")
-    parser.add_argument("--device", default="auto", choices=("cpu", "gpu", "auto"), help="default: auto")
+    add_device(parser)
     parser.add_argument("--seed", type=integer(0),
                         help=f"seeds the weights, dropout and data order (default: {DEFAULTS['seed']})")
     parser.add_argument("--workers", type=integer(0), default=2,

@@ -51,8 +51,9 @@ from tinyalex.training.evaluate import evaluate
 
 MODELS = {"small": alexnet_small, "alexnet": AlexNet}
 CROPS = {"small": SMALL_INPUT_SIZE, "alexnet": PAPER_INPUT_SIZE}
-# Settings that may differ between the runs of one output folder: more seeds only add runs.
-GROWABLE = ("seeds",)
+# Settings that may differ between the runs of one output folder: more seeds only add runs; the device
+# and the loader's threads change how fast a run trains, not what it computes (up to float rounding).
+GROWABLE = ("seeds", "device", "workers")
 # Images on which LRN's gain and range are measured: enough for a per-position mean, one cheap forward.
 MEASURE_IMAGES = 32
 LRN_ALPHA = 1e-4  # the paper's
@@ -69,9 +70,9 @@ class AblationConfig:
     cuda-convnet did (see tinyalex.models.decay)."""
 
     def resolved(self) -> "AblationConfig":
-        """These settings with the model and crop defaults filled in."""
+        """These settings with the model, crop and device defaults filled in."""
         model = self.model or ("small" if self.data is None else "alexnet")
-        return replace(self, model=model, crop=self.crop or CROPS[model])
+        return replace(self, model=model, crop=self.crop or CROPS[model], device=resolve_device(self.device))
 
     data: str | None = None
     model: str | None = None
@@ -88,7 +89,7 @@ class AblationConfig:
     val_images: int | None = None
     seed: int = 0
     seeds: int = 1
-    device: str = "cpu"
+    device: str | None = None  # None: TINYALEX_DEVICE, else auto
     workers: int = 2
 
     def check(self) -> None:

@@ -37,7 +37,7 @@ class ModelFigures:
 
 def write_model_figures(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, data: str | None = None,
                         split: str = "val", queries: int = 5, neighbours: int = 6, gallery: int | None = None,
-                        seed: int = 0, batch_size: int = 64, device: str | None = "cpu",
+                        seed: int = 0, batch_size: int = 64, device: str | None = None,
                         top_pairs: int = 5) -> ModelFigures:
     """Write kernels.png, kernels.json (Figure 3's numbers), neighbours.png, confusion.png and
     confusion.csv for the model in ``checkpoint``, tested on ``split`` of the data it was trained on (or
