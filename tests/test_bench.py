@@ -78,3 +78,15 @@ def test_bench_on_the_gpu_against_pytorch_with_cudnn(capsys):
     assert main(["bench", *gpu, "--compare", "torch", "--layers"]) == 0
     out = capsys.readouterr().out
     assert "alexnet 64px: same;" in out and "PyTorch GPU" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--image-size", "50"], "tinyalex bench: AlexNet: input_size 50 with conv1 11x11/4 pad 2 leaves no pixels"),
+    (["--model", "small", "--image-size", "100000"],
+     "tinyalex bench: small with --image-size 100000 does not fit in memory (Unable to allocate"),
+])
+def test_a_size_a_net_cannot_take_is_refused_before_any_child_starts(argv, message, monkeypatch, capsys):
+    """Both ended in a child's traceback, the first after the small net had been timed."""
+    monkeypatch.setattr("tinyalex.bench.suite.run_benchmark", lambda *args, **kwargs: pytest.fail("timing began"))
+    assert main(["bench", "--device", "cpu", *argv]) == 2
+    assert capsys.readouterr().err.startswith(message)

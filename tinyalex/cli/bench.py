@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tinyalex.backend import DeviceError, resolve_device
 from tinyalex.bench.configs import DEFAULT_PAIRS
-from tinyalex.bench.networks import MODELS
+from tinyalex.bench.networks import MODELS, build_model
 from tinyalex.cli.options import add_device, file_problem, integer, number
 
 DEFAULTS = ", ".join(f"{model} at {batch}" for model, batch in DEFAULT_PAIRS)
@@ -58,9 +58,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         configs = select(args.model, args.batch_size, args.steps, args.warmup)
+        if args.image_size is not None or args.width is not None:  # a size a net cannot take: refused here,
+            for name in dict.fromkeys(config.model for config in configs):  # not in a child's traceback
+                try:
+                    build_model(name, args.image_size, args.width)
+                except MemoryError as error:
+                    given = (f"--{option} {value}" for option, value in
+                             (("image-size", args.image_size), ("width", args.width)) if value is not None)
+                    raise ValueError(f"{name} with {' and '.join(given)} does not fit in memory ({error})") from None
         results = run_benchmark(configs, device, args.compare == "torch", args.rounds, args.layers, args.image_size,
                                 args.width, log=lambda message: print(message, file=sys.stderr, flush=True))
-    except (ValueError, RuntimeError) as error:  # nothing to time, an image size AlexNet cannot take, a child failed
+    except (ValueError, RuntimeError) as error:  # nothing to time, a size a net cannot take, a child failed
         print(f"tinyalex bench: {error}", file=sys.stderr)
         return 2
     print(format_results(results))
