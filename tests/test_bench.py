@@ -81,9 +81,9 @@ def test_bench_on_the_gpu_against_pytorch_with_cudnn(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--image-size", "50"], "tinyalex bench: AlexNet: input_size 50 with conv1 11x11/4 pad 2 leaves no pixels"),
+    (["--image-size", "50"], "tinyalex bench: error: AlexNet: input_size 50 with conv1 11x11/4 pad 2 leaves no pixels"),
     (["--model", "small", "--image-size", "100000"],
-     "tinyalex bench: small with --image-size 100000 does not fit in memory (Unable to allocate"),
+     "tinyalex bench: error: small with --image-size 100000 does not fit in memory (Unable to allocate"),
 ])
 def test_a_size_a_net_cannot_take_is_refused_before_any_child_starts(argv, message, monkeypatch, capsys):
     """Both ended in a child's traceback, the first after the small net had been timed."""

@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from tinyalex import checks
+from tinyalex import backend, checks
 from tinyalex.cli import ablate, figures, train
 from tinyalex.cli.main import main
 
@@ -162,3 +162,13 @@ def test_every_command_leaves_the_device_to_tinyalex_device_unless_given(command
     main([command, *needs])
     main([command, *needs, "--device", "cpu"])
     assert seen == [None, "cpu"]  # None: backend.resolve_device reads TINYALEX_DEVICE, else auto
+
+
+@pytest.mark.parametrize("argv, code", [(["gradcheck"], 2), (["bench"], 2), (["train", "--out", "run"], 1)])
+def test_a_gpu_that_is_not_there_is_an_error_line_naming_what_to_install(argv, code, tmp_path, monkeypatch, capsys):
+    """gradcheck and bench keep exit code 1 for a wrong gradient and a PyTorch twin that differs."""
+    monkeypatch.setattr(backend, "_cupy", None)
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--device", "gpu"]) == code
+    assert capsys.readouterr().err.startswith(f"tinyalex {argv[0]}: error: the GPU was requested but CuPy is not "
+                                              "installed: install CuPy with `pip install tinyalex[gpu]`")

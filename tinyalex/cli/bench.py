@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         device = resolve_device(args.device)
     except DeviceError as error:
-        print(f"tinyalex bench: {error}", file=sys.stderr)
+        print(f"tinyalex bench: error: {error}", file=sys.stderr)
         return 2
     try:
         configs = select(args.model, args.batch_size, args.steps, args.warmup)
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         results = run_benchmark(configs, device, args.compare == "torch", args.rounds, args.layers, args.image_size,
                                 args.width, log=lambda message: print(message, file=sys.stderr, flush=True))
     except (ValueError, RuntimeError) as error:  # nothing to time, a size a net cannot take, a child failed
-        print(f"tinyalex bench: {error}", file=sys.stderr)
+        print(f"tinyalex bench: error: {error}", file=sys.stderr)
         return 2
     print(format_results(results))
     if args.json is not None:

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         device = resolve_device(args.device)
     except DeviceError as error:
-        print(f"tinyalex gradcheck: {error}", file=sys.stderr)
+        print(f"tinyalex gradcheck: error: {error}", file=sys.stderr)
         return 2
     candidates = checks.all_checks(args.seed) + (checks.paper_checks(args.seed) if args.directional else [])
     selected = [c for c in candidates if not args.names or any(n in c.name for n in args.names)]
