@@ -11,6 +11,7 @@ from experiments_helpers import CROP, shapes_folder, train_tiny_model
 from tinyalex.cli.main import main
 from tinyalex.data.loader import DataLoader
 from tinyalex.experiments import plot_relu_tanh, save_png
+from tinyalex.experiments.output import new_figure
 from tinyalex.experiments.confusion import confusion_matrix, most_confused, plot_confusion, predict_labels
 from tinyalex.experiments.kernels import (init_correlation, kernel_statistics, kernel_tiles, model_kernel_statistics,
                                          mosaic, plane_correlation, plot_kernels, plot_model_kernels, tower_summary)
@@ -300,3 +301,18 @@ def test_the_figures_command_writes_every_png_from_a_checkpoint(trained, tmp_pat
     assert rows[0][1:] == list(val.wnids) and sum(int(v) for row in rows[1:] for v in row[1:]) == len(val)
     assert main(["figures", str(tmp_path / "missing.npz"), "--out", str(out)]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_an_interrupted_figure_leaves_the_old_png_and_no_temporary_file(tmp_path):
+    """save_png left a 0-byte .NAME.PID.tmp behind when Ctrl-C came during savefig."""
+    fig = new_figure(2, 2)
+    path = save_png(fig, tmp_path / "c.png")
+    before = path.read_bytes()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    fig.savefig = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        save_png(fig, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["c.png"] and path.read_bytes() == before

@@ -24,8 +24,7 @@ def save_png(fig: Figure, path: str | os.PathLike, dpi: int = 100, colors: int |
     palette of that many colours first: photos in a grid then take about a fifth of the bytes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic.temp_path(path)
-    with open(tmp, "wb") as f:
+    with atomic.writing(path) as tmp, open(tmp, "wb") as f:  # interrupted or failed: no temporary file left
         if colors is None:
             fig.savefig(f, format="png", dpi=dpi)
         else:
@@ -33,15 +32,13 @@ def save_png(fig: Figure, path: str | os.PathLike, dpi: int = 100, colors: int |
             fig.savefig(buffer, format="png", dpi=dpi)
             with Image.open(buffer) as image:
                 image.convert("RGB").quantize(colors, dither=Image.Dither.NONE).save(f, format="PNG")
-    atomic.replace(tmp, path)
     return path
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
     path = Path(path)
-    tmp = atomic.temp_path(path)
-    tmp.write_text(text, encoding="utf-8")
-    atomic.replace(tmp, path)
+    with atomic.writing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path
 
 
