@@ -298,7 +298,8 @@ def test_the_figures_command_writes_every_png_from_a_checkpoint(trained, tmp_pat
         assert (out / f"{name}.png").stat().st_size < 200_000
     with open(out / "confusion.csv", newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0][1:] == list(val.wnids) and sum(int(v) for row in rows[1:] for v in row[1:]) == len(val)
+    assert rows[0][2:] == list(val.wnids) and sum(int(v) for row in rows[1:] for v in row[2:]) == len(val)
+    assert [row[:2] for row in rows[1:]] == [list(pair) for pair in zip(val.wnids, val.class_names)]
     assert main(["figures", str(tmp_path / "missing.npz"), "--out", str(out)]) == 1
     assert "does not exist" in capsys.readouterr().err
 

@@ -62,8 +62,9 @@ def write_model_figures(checkpoint: str | os.PathLike, out_dir: str | os.PathLik
     result.paths["confusion"] = save_png(plot_confusion(matrix, test.class_names), out / "confusion.png")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["true \\ predicted", *test.wnids])
-    writer.writerows([wnid, *row] for wnid, row in zip(test.wnids, matrix.tolist()))
+    # columns keyed by WordNet id, which is unique (ImageNet has two "crane" and two "maillot"), a name beside each row
+    writer.writerow(["true \\ predicted", "class name", *test.wnids])
+    writer.writerows([wnid, name, *row] for wnid, name, row in zip(test.wnids, test.class_names, matrix.tolist()))
     write_text(out / "confusion.csv", buffer.getvalue())
     result.paths["confusion_csv"] = out / "confusion.csv"
     result.confused = most_confused(matrix, test.class_names, top_pairs)
