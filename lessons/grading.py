@@ -15,11 +15,15 @@ It runs a few cases and prints one line:
 The relative error of an array is the largest |yours - expected| divided by the largest |expected|,
 and the worst element is where that difference is largest. Integer results must match exactly.
 Instead of a reference, `verify(result, **case)` may return what is wrong (or None when right), for
-answers that can be right in more than one way.
+answers that can be right in more than one way. A generator that takes two arguments, `cases(rng, trial)`,
+is also told which case it draws (0, 1, 2): so that every check covers a case no random draw may skip
+(no padding in the first, say).
 """
 from __future__ import annotations
 
 import copy
+import inspect
+import math
 import traceback
 from typing import Any, Callable
 
@@ -50,8 +54,9 @@ def check(function: Callable, reference: Callable | None = None, cases: Callable
     seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
     rng = np.random.default_rng(seed)
     worst = 0.0
+    told = cases is not None and len(inspect.signature(cases).parameters) == 2
     for trial in range(1, trials + 1):
-        case = cases(rng) if cases is not None else {}
+        case = {} if cases is None else cases(rng, trial - 1) if told else cases(rng)
         where = f"case {trial}: {describe(case)}; check(..., seed={seed}) repeats it"
         given = copy.deepcopy(case)
         if device == "gpu":
@@ -66,7 +71,8 @@ def check(function: Callable, reference: Callable | None = None, cases: Callable
             return
         changed = [key for key in case if not same(case[key], backend.to_cpu(given[key]))]
         if changed:
-            print(f"FAIL  {name}: it changed its argument {changed[0]!r} in place ({where})")
+            print(f"FAIL  {name}: it changed its argument {changed[0]!r} in place"
+                  f"{by_rounding(case[changed[0]], backend.to_cpu(given[changed[0]]))} ({where})")
             return
         if verify is not None:
             problem = verify(result, **given)  # the very objects the function saw (a graph's nodes, say)
@@ -81,6 +87,18 @@ def check(function: Callable, reference: Callable | None = None, cases: Callable
             return
         worst = max(worst, error_size)
     print(f"PASS  {name}: {trials} random cases" + ("" if verify else f", largest relative error {worst:.1e}"))
+
+
+def by_rounding(before: Any, after: Any) -> str:
+    """A hint when an array changed only by rounding: adding h and taking it away again need not give back x."""
+    if not (isinstance(before, np.ndarray) and isinstance(after, np.ndarray) and before.shape == after.shape
+            and before.dtype.kind == "f"):
+        return ""
+    change, size = float(np.abs(after - before).max()), float(np.abs(before).max())
+    if not 0 < change <= 1e-10 * max(size, 1e-300):
+        return ""
+    return (f", by {change:.1e} at most: rounding (x + h - h need not be x in floating point; keep the old value "
+            "and put it back)")
 
 
 def where_in(function: Callable, error: Exception) -> str:
@@ -159,17 +177,22 @@ def compare(result: Any, expected: Any, rtol: float) -> tuple[str | None, float]
         if error > rtol:
             at = np.unravel_index(int(difference.argmax()), difference.shape)
             where = f" at {[int(i) for i in at]}" if g.ndim else ""
-            return (f"relative error {error:.1e} in {label}{where}: yours {float(g[at]):.6g}, "
-                    f"expected {float(e[at]):.6g}"), error
+            digits = max(6, 2 - math.floor(math.log10(rtol)))  # enough to show a difference of rtol
+            return (f"relative error {error:.1e} in {label}{where}: yours {float(g[at]):.{digits}g}, "
+                    f"expected {float(e[at]):.{digits}g}"), error
     return None, worst
 
 
 def layout_difference(result: Any, expected: Any) -> str | None:
     """What differs in dtype or C-contiguity between a result and the expected array (None if nothing)."""
-    for (label, g), (_, e) in zip(parts(result, "output"), parts(expected, "output")):
+    pairs = zip(parts(result, "output"), parts(expected, "output")) if several(expected) else \
+        [(("the output", result), ("the output", expected))]
+    for (label, g), (_, e) in pairs:
         g, e = backend.to_cpu(g.data if isinstance(g, tinyalex.Tensor) else g), np.asarray(e)
-        if getattr(g, "dtype", None) != e.dtype:
-            return f"{label} has dtype {getattr(g, 'dtype', type(g).__name__)}, expected {e.dtype}"
+        if not hasattr(g, "dtype"):
+            return f"{label} is a {type(g).__name__}, expected a NumPy array of {e.dtype}"
+        if g.dtype != e.dtype:
+            return f"{label} has dtype {g.dtype}, expected {e.dtype}"
         if e.flags["C_CONTIGUOUS"] and not g.flags["C_CONTIGUOUS"]:
             return f"{label} is not C-contiguous (np.ascontiguousarray makes the copy)"
     return None
@@ -228,6 +251,11 @@ def order_problem(order: Any, y: Node) -> str | None:
     if not isinstance(order, (list, tuple)):
         return f"returned a {type(order).__name__}, expected a list of functions"
     listed = [id(f) for f in order]
+    stranger = next((f for f in order if id(f) not in behind), None)
+    if stranger is not None:  # a function has inputs; a variable (its output) has none
+        what = ("a variable, not a function (list each variable's .creator)" if not getattr(stranger, "inputs", None)
+                else "not one of the functions behind y")
+        return f"{stranger!r} is listed: it is {what}"
     if len(set(listed)) != len(listed):
         twice = next(f for f in order if listed.count(id(f)) > 1)
         return f"{twice} is listed {listed.count(id(twice))} times"

@@ -2,8 +2,9 @@
 
 - Every lesson has graded exercises (two at least, 26 in all), each followed by a check cell.
 - The checks pass on the solutions, say "not done yet" on the stubs, and fail on a plausible wrong answer
-  of each exercise (WRONG below) on the single case of each of 30 fixed seeds; the case generators never
-  draw a case where such a wrong answer equals the right one (CASE_RULES). These run the exercise and check
+  of each exercise (WRONG below) in each check of 30 fixed seeds (three cases each, as a student's check
+  runs); the case generators never draw a case where such a wrong answer equals the right one (CASE_RULES),
+  or draw it in a given case of every check (no padding in the first). These run the exercise and check
   cells in this process, in seconds.
 - The student notebooks, as shipped, run top to bottom without an error, in under a minute (as
   lessons/README.md says), and never say PASS; the solution versions, executed the same way, pass every check.
@@ -47,7 +48,7 @@ MAX_BYTES = 300_000
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])(/work|/root|/home|/tmp|/Users|/private|/var/folders|[A-Za-z]:\\\\?Users)\b")
 LESSONS_WITH_DATA = ("05", "09", "11", "12")  # a DATA switch in the first code cell
 LESSONS_WITH_GPU = ("01", "04", "06")  # show lessons/saved/gpu.json when it is there
-WRONG_SEEDS = range(30)  # each wrong answer must FAIL on the single case drawn from each of these seeds
+WRONG_SEEDS = range(30)  # each wrong answer must FAIL in the check (three cases) of each of these seeds
 
 
 def load_build():
@@ -88,6 +89,8 @@ WRONG = {
     "im2col": [("the stride forgotten in one axis", "v:v + stride * ow:stride]", "v:v + ow]"),
                ("u and v swapped", "col[:, :, u, v] = padded", "col[:, :, v % kh, u % kw] = padded")],
     "col2im": [("overwriting instead of adding", "+= col[:, :, u, v]", "= col[:, :, u, v]"),
+               ("the padding cut off with negative ends", "return padded[:, :, pad:pad + h, pad:pad + w]",
+                "return padded[:, :, pad:-pad, pad:-pad]"),
                ("the padding cut off one pixel early", "return padded[:, :, pad:pad + h, pad:pad + w]",
                 "return padded[:, :, pad - 1:pad - 1 + h, pad:pad + w]")],
     "conv_backward": [("the weight gradient's sign", "dw = np.tensordot", "dw = -np.tensordot"),
@@ -102,12 +105,18 @@ WRONG = {
                      ("no window sum in the cross term", "q[:, lo:hi + 1].sum(axis=1)", "q[:, m]"),
                      ("the factor 2 forgotten", "2 * alpha * beta", "alpha * beta")],
     "window_sum_cpu": [("a shifted slice read unshifted", "s[:, d:] += squares[:, :-d]", "s[:, d:] += squares[:, d:]"),
-                       ("values instead of squares", "squares = a * a", "squares = a")],
-    "max_pool_forward": [("a window one pixel short", "s * i:s * i + z, s * j:s * j + z", "s * i:s * i + z - 1, s * j:s * j + z - 1")],
+                       ("values instead of squares", "squares = a * a", "squares = a"),
+                       ("before and after swapped", "range(1, before + 1):\n        s[:, d:] += squares[:, :-d]\n    for d in range(1, after + 1)",
+                        "range(1, after + 1):\n        s[:, d:] += squares[:, :-d]\n    for d in range(1, before + 1)")],
+    "max_pool_forward": [("a window one pixel short", "s * i:s * i + z, s * j:s * j + z", "s * i:s * i + z - 1, s * j:s * j + z - 1"),
+                         ("the stride forgotten", "x[:, :, s * i:s * i + z, s * j:s * j + z]", "x[:, :, i:i + z, j:j + z]"),
+                         ("the output size rounded up, as Caffe does", "oh, ow = (h - z) // s + 1, (w - z) // s + 1",
+                          "oh, ow = -(-(h - z) // s) + 1, -(-(w - z) // s) + 1")],
     "max_pool_backward": [("overwriting where windows overlap",
                            "np.add.at(dx, (images, channels, s * i + u, s * j + v), g[:, :, i, j])",
                            "dx[images, channels, s * i + u, s * j + v] = g[:, :, i, j]"),
-                          ("the row and column of the maximum swapped", "(z, z))", "(z, z))[::-1]")],
+                          ("the row and column of the maximum swapped", "(z, z))", "(z, z))[::-1]"),
+                          ("the stride forgotten", "x[:, :, s * i:s * i + z, s * j:s * j + z]", "x[:, :, i:i + z, j:j + z]")],
     "paper_dropout": [("no scaling at test time", "return x * (1 - p)", "return x"),
                       ("inverted scaling in training", "return x * keep", "return x * keep / (1 - p)")],
     "inverted_dropout": [("the gradient not masked", "return x * mask, gy * mask", "return x * mask, gy"),
@@ -119,12 +128,16 @@ WRONG = {
     "fancy_pca": [("a missing transpose", "@ eigvecs.T / scale", "@ eigvecs / scale"),
                   ("square roots of the eigenvalues", "(alphas * eigvals)", "(alphas * np.sqrt(eigvals))")],
     "ten_crop": [("the centre rounded up", "((h - crop) // 2, (w - crop) // 2)", "((h - crop + 1) // 2, (w - crop + 1) // 2)"),
-                 ("flipped upside down", "[p[:, ::-1] for p in patches]", "[p[::-1] for p in patches]")],
+                 ("flipped upside down", "[p[:, ::-1] for p in patches]", "[p[::-1] for p in patches]"),
+                 ("height and width mixed up", "[(0, 0), (0, w - crop), (h - crop, 0), (h - crop, w - crop)",
+                  "[(0, 0), (0, h - crop), (w - crop, 0), (w - crop, h - crop)")],
     "conv_parameters": [("the groups forgotten", "k * k * c_in // groups + 1", "k * k * c_in + 1"),
-                        ("the biases forgotten", "c_out * (k * k * c_in // groups + 1)", "c_out * k * k * c_in // groups")],
+                        ("the biases forgotten", "c_out * (k * k * c_in // groups + 1)", "c_out * k * k * c_in // groups"),
+                        ("k not squared", "c_out * (k * k * c_in // groups + 1)", "c_out * (k * c_in // groups + 1)")],
     "fc_parameters": [("the biases forgotten", "c_out * (c_in + 1)", "c_out * c_in")],
     "conv_mult_adds": [("padding on one side only", "(side + 2 * pad - k) // stride + 1", "(side + pad - k) // stride + 1"),
-                       ("the groups forgotten", "* c_in // groups", "* c_in")],
+                       ("the groups forgotten", "* c_in // groups", "* c_in"),
+                       ("the output size rounded up", "(side + 2 * pad - k) // stride + 1", "-(-(side + 2 * pad - k) // stride) + 1")],
     "momentum_step": [("PyTorch's convention", "v = momentum * v - decay * lr * w - lr * grad\n    return w + v, v",
                        "v = momentum * v + grad + decay * w\n    return w - lr * v, v"),
                       ("decay without the learning rate", "- decay * lr * w", "- decay * w")],
@@ -156,7 +169,8 @@ CLAIMS = {
            ("float32's best in a sum is near the tolerance", lambda v: 1e-5 < v["sum_float32_best"] < 1e-4),
            ("float64 keeps many decades", lambda v: v["sum_float64_decades"] > 5)],
     "04": [("the loop is slowest", lambda v: v["loop_rate"] < v["pixel_rate"] < v["product_rate"]),
-           ("one product is hundreds of times faster", lambda v: v["speedup_small"] > 100)],
+           ("one product is hundreds of times faster", lambda v: v["speedup_small"] > 100),
+           ("tinyalex is several times faster on the larger layer", lambda v: v["tinyalex_gain"] > 2)],
     "05": [("ReLU faster on every seed", lambda v: max(v["relu_epochs"]) < min(v["tanh_epochs"])),
            ("the gap far larger than the spread", lambda v: v["speedup_low"] > 1.5 and v["speedup_runs"] == v["seeds"] >= 3),
            ("about the same speed when scaled", lambda v: 0.8 < v["fair_mean"] < 1.25),
@@ -179,6 +193,8 @@ CLAIMS = {
            ("the photos' sizes are the files'", lambda v: v["photo_sizes"] == photo_sizes())],
     "11": [("the signal does not survive to fc7", lambda v: v["paper_fc7"] < 0.1 < v["paper_conv1"]),
            ("the error falls", lambda v: v["last_error"] < v["first_error"]),
+           ("the lowest error is at or before the last epoch",
+            lambda v: v["best_error"] == min(v["best_error"], v["last_error"]) and 1 <= v["best_epoch"] <= v["epochs"]),
            ("the scaled pixels are of about unit size", lambda v: 0.5 < v["scaled_std"] < 2 < v["pixel_std"])],
     "12": [("fc7 beats pixels, pixels beat chance", lambda v: v["fc7_error"] < v["pixel_error"] < v["chance"]),
            ("fc7's neighbours beat the classifier", lambda v: v["fc7_error"] < v["error"]),
@@ -281,11 +297,11 @@ def wrong_answers():
 
 @pytest.mark.parametrize("source, name, old, new", wrong_answers())
 def test_each_check_fails_on_a_plausible_wrong_answer(source, name, old, new):
-    """On every one of WRONG_SEEDS' cases, one case per check: a case generator that sometimes draws a case where
-    the wrong answer equals the right one (one channel per group, top == left) fails here, not in a student's hands."""
+    """In every one of WRONG_SEEDS' checks: a case generator that may draw three cases where the wrong answer
+    equals the right one (stride 1, square images, top == left) fails here, not in a student's hands."""
     passed = []
     for seed in WRONG_SEEDS:
-        printed = lesson_cells.run(source, "solution", (name, old, new), seed=seed, trials=1)
+        printed = lesson_cells.run(source, "solution", (name, old, new), seed=seed)
         said = [v for v, f in lesson_cells.verdicts(printed) if f == name]
         assert said, f"{name}: its check printed nothing with seed {seed}"
         if "FAIL" not in said:
@@ -311,6 +327,19 @@ CASE_RULES = [
      lambda c: (c["x"] == 0).any() and (c["gy"][c["x"] == 0] != 0).all()),
     ("09", "crop_case", "top and left differ (swapping them shows)", lambda c: c["top"] != c["left"]),
     ("09", "ten_crop_case", "odd margins (the centre rounded up shows)", lambda c: (c["image"].shape[0] - c["crop"]) % 2 == 1),
+    ("09", "ten_crop_case", "images that are not square (height and width mixed up show)",
+     lambda c: c["image"].shape[0] != c["image"].shape[1]),
+    ("01", "nhwc_case", "images that are not square (a reshape or H and W swapped show)",
+     lambda c: c["images"].shape[1] != c["images"].shape[2]),
+    ("06", "window_case", "different reaches before and after (swapping them shows)", lambda c: c["before"] != c["after"]),
+    ("07", "pool_case", "overlapping strided windows (a forgotten stride, overwriting overlaps show)",
+     lambda c: 2 <= c["s"] < c["z"]),
+    ("07", "pool_case", "a height the stride does not divide (the output size rounded up shows)",
+     lambda c: (c["x"].shape[2] - c["z"]) % c["s"] != 0),
+    ("07", "pool_case", "a map that is not square", lambda c: c["x"].shape[2] != c["x"].shape[3]),
+    ("10", "conv_layer_case", "kernels wider than one pixel (k and k squared differ)", lambda c: c["k"] >= 2),
+    ("10", "mult_adds_case", "a stride that does not divide side + 2 pad - k (the output size rounded up shows)",
+     lambda c: (c["side"] + 2 * c["pad"] - c["k"]) % c["stride"] != 0),
     ("11", "scores_case", "the k lowest, the k highest and the k + 1 highest give three different errors",
      lambda c: len(set(lowest_highest_and_one_more(c))) == 3),
     ("13", "grouped_case", "at least two input channels per group (interleaved channels show)",
@@ -415,6 +444,22 @@ def test_readme_lists_every_lesson_in_order_with_a_line_on_what_it_teaches():
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_notebook_matches_its_source_with_the_text_filled_from_its_output(source):
     assert build.out_of_step(source) == []
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_no_code_cell_holds_a_heading(source):
+    """A '# %% [markdown]' marker left out after a check turned the next section's heading and text into comments
+    at the end of the check cell (lessons 3, 8 and 13)."""
+    buried = [cell.text.splitlines()[0] for cell in lesson_cells.sources.read(source)
+              if cell.kind != "markdown" and re.search(r"^# #+ ", cell.text, re.MULTILINE)]
+    assert not buried, f"{source.name}: code cells with a Markdown heading inside: {buried}"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_the_text_names_exercises_by_their_numbers(source):
+    """Graded exercises are numbered lesson.n (Exercise 7.2); "exercise 2" meant a question (lessons 7 and 12)."""
+    text = "\n".join(cell.text for cell in lesson_cells.sources.read(source) if cell.kind == "markdown")
+    assert not re.findall(r"\b[Ee]xercises? \d+\b(?!\.\d)", text)
 
 
 def test_fields_are_filled_and_unknown_ones_refused():

@@ -176,7 +176,8 @@ def smooth_function(rng):
 
 check(numeric_gradient, reference=lambda f, x, h: f.exact(x),
       cases=lambda rng: dict(f=smooth_function(rng), x=rng.standard_normal((3, 4)), h=1e-4))
-#
+
+# %% [markdown]
 # ## 4. `tinyalex.gradcheck`
 #
 # `gradcheck(fn, inputs, params=())` runs `fn` on float64 copies of the inputs, backpropagates a random $g$,

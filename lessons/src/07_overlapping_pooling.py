@@ -55,10 +55,12 @@ def max_pool_forward(x, z, s):
 
 # %%
 def pool_case(rng):
-    """Distinct values (no ties), a non-square map, overlapping windows (AlexNet's 3/2 among them), and an upstream
+    """Distinct values (no ties), overlapping strided windows (AlexNet's 3/2 among them), a non-square map whose
+    height the stride does not divide (so that rounding the output size down or up differs), and an upstream
     gradient."""
-    z, s = [(3, 2), (3, 1), (2, 1)][int(rng.integers(3))]
-    h, w = rng.integers(7, 12, size=2)
+    z, s = [(3, 2), (4, 3), (5, 2)][int(rng.integers(3))]
+    h = int(rng.choice([h for h in range(8, 13) if (h - z) % s]))
+    w = int(rng.choice([w for w in range(7, 12) if w != h]))
     x = rng.permutation(2 * 3 * h * w).reshape(2, 3, h, w) / 10.0
     g = rng.standard_normal((2, 3, (h - z) // s + 1, (w - z) // s + 1))
     return dict(x=x, g=g, z=z, s=s)
@@ -85,7 +87,7 @@ for h in (55, 27, 13):
 # looked at; with 3/2 every pixel is, and the pixels on even rows or columns between two windows are seen twice.
 #
 # tinyalex, like PyTorch, rounds *down* (floor). Caffe rounds *up* (ceil), adding a partial window at the end; on
-# these sizes the two agree, on others they do not (exercise 1).
+# these sizes the two agree, on others they do not (question 1).
 #
 # ## 3. Where the gradient goes
 #
@@ -125,7 +127,7 @@ facts.record(outputs=int(g.sum()), most=int(values.max()),
 # With 2/2 every one of the 16 windows sends its gradient to a different pixel (the last row and column get nothing).
 # With 3/2 the windows share their border rows and columns: a pixel on a shared row or column lies in two windows,
 # one at a shared corner in four, and it collects one unit of gradient for every window whose maximum it is: 1 to
-# 4 units. In this picture {{count_summary}}, at most {{most}} (exercise 2 asks when a pixel can collect four). The
+# 4 units. In this picture {{count_summary}}, at most {{most}} (question 2 asks when a pixel can collect four). The
 # gradient sum is still the number of outputs ({{outputs}}), spread over fewer pixels.
 #
 # **Exercise 7.2.** Write `max_pool_backward(x, g, z, s)`: $\partial L/\partial x$ given the upstream gradient `g`

@@ -115,7 +115,8 @@ def paper_reference(x, keep, p, training):
 check(paper_dropout, paper_reference, cases=lambda rng: dict(dropout_case(rng), training=True))
 check(paper_dropout, paper_reference, cases=lambda rng: dict(dropout_case(rng), training=False))
 check(inverted_dropout, tinyalex_inverted, cases=lambda rng: dict(dropout_case(rng), gy=rng.standard_normal((6, 8))))
-#
+
+# %% [markdown]
 # ## 2. The expectation, measured
 #
 # Averaging the training-time output of one unit over many masks approaches the test-time output:

@@ -98,7 +98,7 @@ facts.record(photo_sizes=", ".join(f"{p.stem} {o.shape[1]} x {o.shape[0]}" for p
 
 # %% [markdown]
 # The {{wide}} wide photos lose {{cut_low:.1%}} to {{cut_high:.1%}} of their width at each side, a sixth (the cat
-# the outer edges of its ears); the square {{square[0]}} is only rescaled. The paper did nothing more to the pixels: no whitening, no per-image normalisation.
+# loses the outer edges of its ears); the square {{square[0]}} is only rescaled. The paper did nothing more to the pixels: no whitening, no per-image normalisation.
 #
 # `tinyalex prepare` (here called from Python, by `open_splits` in `lessons/lesson_data.py`) does this once for the
 # whole set and stores the squares in one memory-mappable array, together with the training set's mean image and the
@@ -289,7 +289,7 @@ def ten_crop(image, crop):
 # %%
 def ten_crop_case(rng):
     crop = int(rng.integers(3, 8))
-    h, w = crop + 2 * rng.integers(1, 4, size=2) + 1           # odd margins: the centre cannot be exactly central
+    h, w = crop + rng.choice([3, 5, 7], size=2, replace=False)  # not square, odd margins: the centre is not central
     return dict(image=rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8), crop=crop)
 
 check(ten_crop, lambda image, crop: augment.ten_crop(image, crop), cases=ten_crop_case)

@@ -88,7 +88,7 @@ def fc_parameters(c_in, c_out):
 # %%
 def conv_layer_case(rng):
     groups = int(rng.choice([2, 3, 4]))
-    return dict(c_in=groups * int(rng.integers(1, 9)), c_out=groups * int(rng.integers(1, 9)), k=int(rng.choice([1, 3, 5, 11])),
+    return dict(c_in=groups * int(rng.integers(1, 9)), c_out=groups * int(rng.integers(1, 9)), k=int(rng.choice([3, 5, 7, 11])),
                 groups=groups)
 
 check(conv_parameters, lambda c_in, c_out, k, groups: nn.Conv2d(c_in, c_out, k, groups=groups).num_parameters(),
@@ -143,9 +143,14 @@ def mult_adds_reference(c_in, c_out, k, stride, pad, groups, side):
     layers = nn.Sequential(nn.Conv2d(3, c_in, 1), nn.Conv2d(c_in, c_out, k, stride, pad, groups))
     return layer_table(layers, side)[1].mult_adds
 
-check(conv_mult_adds, mult_adds_reference,
-      cases=lambda rng: dict(conv_layer_case(rng), stride=(stride := int(rng.integers(1, 4))),
-                             pad=stride * int(rng.integers(1, 3)), side=int(rng.integers(12, 30))))
+def mult_adds_case(rng):
+    """A layer whose stride does not divide side + 2 pad - k: rounding the output size down or up differs."""
+    stride = int(rng.integers(2, 5))
+    case = dict(conv_layer_case(rng), stride=stride, pad=stride * int(rng.integers(1, 3)))
+    sides = [side for side in range(12, 30) if (side + 2 * case["pad"] - case["k"]) % stride]
+    return dict(case, side=int(rng.choice(sides)))
+
+check(conv_mult_adds, mult_adds_reference, cases=mult_adds_case)
 
 # %% [markdown]
 # The parameters and the arithmetic live in different places:

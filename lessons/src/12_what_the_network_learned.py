@@ -150,7 +150,7 @@ print(f"each kernel moved by {relative.min():.0%} to {relative.max():.0%} of its
 # initial noise out entirely (as a longer `tinyalex train` run does).
 #
 # The paper found its two towers specialising: "the kernels on GPU 1 are largely color-agnostic, while the kernels on
-# GPU 2 are largely color-specific", in every run, independently of the initialisation. Exercise 2 measures that
+# GPU 2 are largely color-specific", in every run, independently of the initialisation. Question 2 measures that
 # for our network (after a few epochs, do not expect it).
 #
 # ## 3. Nearest neighbours in the last hidden layer (Figure 4)
@@ -266,13 +266,15 @@ for ax, (i, m) in zip(axes.ravel()[1:], enumerate(maps)):
 for ax in axes.ravel():
     ax.axis("off")
 plt.show()
-facts.record(measured=True, map_side=maps.shape[-1], silent_maps=int((maps.max(axis=(1, 2)) == 0).sum()))
+silent = int((maps.max(axis=(1, 2)) == 0).sum())
+facts.record(measured=True, map_side=maps.shape[-1], silent_maps=silent,
+             silent_text={0: "every map passed the ReLU somewhere", 1: "one map never passed the ReLU at all"}.get(
+                 silent, f"{silent} maps never passed the ReLU at all"))
 
 # %% [markdown]
 # Each map is one kernel's answer at every position (stride 4, so {{map_side}} x {{map_side}} of them). When this
 # notebook was built, a few maps were blurred copies of the cat's face, answering to brightness; many picked out the
-# stripes of the fur and the whiskers, each at its own orientation; and {{silent_maps}} never passed the ReLU at
-# all. These are the beginnings of the detectors Figure 3 shows, as rough as the kernels above.
+# stripes of the fur and the whiskers, each at its own orientation; and {{silent_text}}. These are the beginnings of the detectors Figure 3 shows, as rough as the kernels above.
 #
 # ## Questions
 #

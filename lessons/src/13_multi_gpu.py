@@ -69,7 +69,8 @@ ax.axis("off")
 plt.show()
 
 # %% [markdown]
-# Red arrows are the crossings; fc8 reads both halves of fc7. Each tower also has its own ReLUs, pooling, and response normalisation over its own
+# Red arrows are the crossings, where a layer on one GPU reads the other GPU's half. fc8, drawn across both GPUs
+# because the paper does not say where it ran, reads both halves of fc7 (its two arrows are black). Each tower also has its own ReLUs, pooling, and response normalisation over its own
 # maps (Section 3.3's sum over "adjacent kernel maps" never reaches across to the other GPU).
 #
 # ## 2. Fewer parameters
@@ -198,7 +199,8 @@ def lrn_per_tower(a, towers, alpha):
 # %%
 check(lrn_per_tower, lambda a, towers, alpha: nn.LocalResponseNorm(alpha=alpha, groups=towers)(a).numpy(),
       cases=lambda rng: dict(a=rng.standard_normal((2, 12, 3, 3)), towers=int(rng.choice([2, 3])), alpha=rng.uniform(0.3, 1)))
-#
+
+# %% [markdown]
 # ## 5. What crosses, and what data parallelism would send
 #
 # At each crossing, each GPU needs the other's half of the activations: per image, half of pool2's, pool5's, fc6's
