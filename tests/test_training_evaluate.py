@@ -33,6 +33,13 @@ def test_evaluate_centre_crop_by_hand():
     assert result["loss"] == pytest.approx(-(np.log(0.7) + np.log(0.2)) / 2, rel=1e-6)
 
 
+def test_a_net_that_scores_every_class_alike_is_wrong_on_every_image():
+    """It was right on all of them (0% error), so a collapsed net could become best.npz."""
+    result = evaluate(Scores(), ArrayLoader(np.zeros((6, 10), np.float32), np.arange(6), 3, shuffle=False))
+    assert result["top1_error"] == 1.0 and result["top5_error"] == 1.0
+    assert result["loss"] == pytest.approx(np.log(10), rel=1e-6)
+
+
 def test_ten_crop_averages_the_softmax_of_each_images_crops():
     # Image 0 (label 1): one crop sure of class 1, nine mildly for class 0: the averaged softmax picks 1.
     crops = np.zeros((20, 2), np.float32)

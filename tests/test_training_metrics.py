@@ -20,6 +20,19 @@ def test_topk_wrong_by_hand(xp):
     assert topk_wrong(scores[:, :3], labels, 5) == 0  # fewer classes than k: never wrong
 
 
+def test_ties_and_nan_count_against_the_label(xp):
+    """With ties counted for the label, a net scoring every class alike had 0% error, and a diverged one too."""
+    labels = xp.asarray(np.array([0, 3, 7, 9]))
+    assert topk_wrong(xp.zeros((4, 10)), labels, 1) == 4
+    assert topk_wrong(xp.zeros((4, 10)), labels, 5) == 4
+    assert topk_wrong(xp.zeros((4, 10)), labels, 10) == 0  # every class is among the ten
+    assert topk_wrong(xp.asarray([[1.0, 1.0, 1.0, 0.0]]), xp.asarray([2]), 1) == 1
+    assert topk_wrong(xp.asarray([[1.0, 1.0, 1.0, 0.0]]), xp.asarray([2]), 3) == 0
+    nan = xp.asarray([[np.nan, 0.0, 0.0], [0.0, np.nan, 1.0], [0.0, 1.0, 0.0]])
+    assert topk_wrong(nan, xp.asarray([1, 2, 1]), 1) == 2  # NaN anywhere in a row: wrong
+    assert topk_wrong(nan, xp.asarray([1, 2, 1]), 3) == 2
+
+
 def history(epochs):
     return [{"epoch": e, "train_loss": 2.0 / e, "train_accuracy": 0.2 * e, "val_loss": 2.1 / e,
              "top1_error": 1 - 0.2 * e, "top5_error": 0.5 / e, "lr": 0.01, "seconds": 1.5, "images_per_s": 100.0}

@@ -16,13 +16,16 @@ COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "top1_error", "t
 
 
 def topk_wrong(scores: Any, labels: Any, k: int) -> int:
-    """How many rows of ``scores`` (N, K) do not have their label among the k highest scores."""
+    """How many rows of ``scores`` (N, K) do not have their label among the k highest scores.
+
+    Ties count against the label, and a row holding NaN is wrong: a net that scores every class alike (or
+    has diverged) is wrong on every image, not right on all of them."""
     xp = get_array_module(scores)
     k = min(k, scores.shape[1])
-    # the label is in the top k when fewer than k classes score strictly higher than it
+    # the label is in the top k when fewer than k other classes score at least as high as it
     label_scores = scores[xp.arange(len(labels)), labels][:, None]
-    higher = (scores > label_scores).sum(axis=1)
-    return int((higher >= k).sum())
+    rivals = (scores >= label_scores).sum(axis=1) - 1
+    return int(((rivals >= k) | xp.isnan(scores).any(axis=1)).sum())
 
 
 def write_metrics_csv(history: list[dict[str, Any]], path: str | Path) -> None:

@@ -45,7 +45,7 @@ from tinyalex.parallel.data_parallel import (
 )
 from tinyalex.training.evaluate import evaluate, sum_over_workers
 from tinyalex.training.interrupt import DeferredInterrupt, Interrupted
-from tinyalex.training.metrics import write_metrics_csv
+from tinyalex.training.metrics import topk_wrong, write_metrics_csv
 from tinyalex.training.plots import plot_history
 
 
@@ -220,8 +220,7 @@ class Trainer:
             raise self._diverged(value, batch)
         loss.backward()
         self.optimizer.step()
-        correct = int((logits.data.argmax(axis=1) == y).sum())
-        return value, correct, len(y), stop
+        return value, len(y) - topk_wrong(logits.data, y, 1), len(y), stop
 
     def _worker_step(self, x: Any, y: Any, batch: int, interrupt: DeferredInterrupt) -> tuple[float, int, int, bool]:
         """`_step` as one of several data-parallel workers, on its share of the global batch (maybe none):
@@ -238,7 +237,7 @@ class Trainer:
             loss = softmax_cross_entropy(logits, y)
             value = float(loss.item())
             loss.backward()
-            correct = int((logits.data.argmax(axis=1) == y).sum())
+            correct = len(y) - topk_wrong(logits.data, y, 1)
         else:
             skip_dropout(self.model)
         # average the gradients, weighted by rows; agree on the loss and on stopping
