@@ -55,6 +55,20 @@ def test_large_jpeg_uses_reduced_decoding_but_keeps_content(tmp_path):
     assert out[:, :15].max() < 30 and out[:, 17:].min() > 225
 
 
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_a_reduced_decode_keeps_the_photos_proportions(tmp_path, monkeypatch, orientation):
+    """1600 x 1665 decodes at half scale to 800 x 833 (each side rounded up): rescaled from that it became 256 x 267,
+    a vertical stretch; from the photo's own size it is 256 x 266. A photo stored sideways (tag 6) turns first."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored = (1600, 1665) if orientation == 1 else (1665, 1600)
+    Image.new("RGB", stored, (90, 120, 150)).save(tmp_path / "big.jpg", exif=exif, quality=90)
+    asked, resize = [], Image.Image.resize
+    monkeypatch.setattr(Image.Image, "resize", lambda img, size, *a, **k: asked.append(size) or resize(img, size, *a, **k))
+    assert load_rgb_square(tmp_path / "big.jpg", 256).shape == (256, 256, 3)
+    assert asked == [(256, 266)]
+
+
 def test_broken_files_raise_bad_image_error_naming_the_file(tmp_path):
     for path in [*write_broken(tmp_path), tmp_path / "missing.JPEG"]:
         with pytest.raises(BadImageError, match=path.name):

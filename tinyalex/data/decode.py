@@ -17,6 +17,7 @@ from tinyalex.data.errors import BadImageError
 
 # Pillow's antialiased bicubic filter: the kernel widens with the reduction factor.
 RESAMPLE = Image.Resampling.BICUBIC
+ORIENTATION = 0x0112  # the EXIF tag saying how the camera was held
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -39,12 +40,15 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def rescale_crop(img: Image.Image, size: int) -> Image.Image:
-    """Rescale so the shorter side is ``size``, then cut out the central size x size square."""
-    w, h = img.size
+def rescale_crop(img: Image.Image, size: int, original: tuple[int, int] | None = None) -> Image.Image:
+    """Rescale so the shorter side is ``size``, then cut out the central size x size square.
+
+    ``original`` is the (width, height) the image had before a reduced decode: the rescaled image keeps
+    its proportions (a reduced decode rounds each side up on its own)."""
+    w, h = original or img.size
     short = min(w, h)
     nw, nh = max(size, round(w * size / short)), max(size, round(h * size / short))
-    if (nw, nh) != (w, h):
+    if (nw, nh) != img.size:
         img = img.resize((nw, nh), RESAMPLE)
     left, top = (nw - size) // 2, (nh - size) // 2
     return img.crop((left, top, left + size, top + size))
@@ -69,7 +73,8 @@ def load_rgb_square(path: str | os.PathLike, size: int = 256) -> np.ndarray:
                 scale = size / min(w, h)
                 img.draft(None, (int(w * scale * 2), int(h * scale * 2)))
                 img.load()
-                out = rescale_crop(to_rgb(ImageOps.exif_transpose(img)), size)
+                turned = img.getexif().get(ORIENTATION) in (5, 6, 7, 8)  # exif_transpose turns these by 90 degrees
+                out = rescale_crop(to_rgb(ImageOps.exif_transpose(img)), size, (h, w) if turned else (w, h))
                 return np.asarray(out, dtype=np.uint8)
     except BadImageError:
         raise
