@@ -39,7 +39,9 @@ DEFAULTS = {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "bias_decay": T
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="a folder written by `tinyalex prepare`, or an ImageNet-layout folder with "
-                        "train/<class>/ and val/<class>/ (default: the embedded shapes set, generated once)")
+                        "train/<class>/ and val/<class>/ (decoded every epoch, its mean image and colour covariance "
+                        "estimated from 256 training images; prepare computes them over all) (default: the "
+                        "embedded shapes set, generated once)")
     parser.add_argument("--out", help="the run folder: checkpoints, config.json, train.log, metrics.csv and "
                         "curves.png (default: runs/<data folder name>)")
     parser.add_argument("--model", choices=("alexnet", "small"),

@@ -6,6 +6,7 @@ A run records its data as a small JSON-able description (``info``) in every chec
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ from tinyalex.data.synthetic import default_root, ensure_default_dataset
 
 # The paper crops 224 from 256 (Section 4.1); smaller crops keep that ratio.
 PAPER_CROP, PAPER_SIZE = 224, 256
+
+
+SMALLEST_SHARE = 0.75  # crops below this share of the stored side are warned about
 
 
 def image_size_for(crop: int) -> int:
@@ -55,6 +59,10 @@ def open_datasets(data: str | os.PathLike | None, crop: int, progress: bool = Tr
                         "least two to learn anything")
     if crop > train.size:
         raise DataError(f"{root} holds {train.size}x{train.size} images, too small for {crop}x{crop} crops")
+    if crop < SMALLEST_SHARE * train.size:  # the paper's 224 of 256 see 88% of an image's side
+        warnings.warn(f"{root} holds {train.size}x{train.size} images: {crop}x{crop} crops see only "
+                      f"{crop / train.size:.0%} of an image's side (the paper's 224 of 256: 88%); prepare it with "
+                      f"--size {image_size_for(crop)} for this crop", stacklevel=2)
     info = {
         "source": source, "root": str(root.resolve()), "size": int(train.size), "crop": int(crop),
         "wnids": list(train.wnids), "class_names": list(train.class_names),
