@@ -134,6 +134,19 @@ def test_max_pool_kernel_lets_a_nan_through(emulated):
     assert np.isnan(y[0, 0, :, 1]).all() and not np.isnan(y[0, 0, :, 0]).any()
 
 
+def test_max_pool_kernel_sends_a_nan_windows_gradient_to_its_last_nan_as_the_cpu_does(emulated, monkeypatch):
+    """The kernel sent it to the window's largest value, the CPU to the largest before the NaN."""
+    from tests.test_ops_pooling import nan_case
+
+    x, _ = nan_case()
+    kernel_y, kernel_gx = forward_backward(lambda t: F.max_pool2d(t, 3, 2), x)
+    monkeypatch.setattr(cuda, "runs_kernels", lambda xp: False)
+    numpy_y, numpy_gx = forward_backward(lambda t: F.max_pool2d(t, 3, 2), x)
+    np.testing.assert_array_equal(kernel_y, numpy_y)
+    np.testing.assert_array_equal(kernel_gx, numpy_gx)
+    assert kernel_gx[0, 0, 2, 4] != 0 and not np.isnan(kernel_gx).any()
+
+
 def test_max_pool_kernel_keeps_no_argmax_under_no_grad(emulated):
     from tinyalex import no_grad
     from tinyalex.ops.max_pool2d import MaxPool2d

@@ -105,6 +105,36 @@ def test_matches_pytorch(config, values):
     np.testing.assert_allclose(ours.grad, xt.grad.numpy(), rtol=1e-6, atol=1e-6)
 
 
+def nan_case():
+    """7x7 distinct values with NaNs at (2, 2) and (2, 4): windows (0, 1) and (1, 1) of 3/2 pooling hold both."""
+    x = distinct(np.random.default_rng(7), 1, 1, 7, 7)
+    x[0, 0, 2, 2] = x[0, 0, 2, 4] = np.nan
+    return x, np.random.default_rng(8).standard_normal((1, 1, 3, 3))
+
+
+def test_a_nan_is_its_windows_output_and_takes_its_gradient_the_last_one_first(xp):
+    """The gradient of a window holding a NaN went to its largest value before the NaN on the CPU (and to its
+    largest value anywhere on the GPU); PyTorch sends it to the window's last NaN."""
+    x, gy = nan_case()
+    t = Tensor(xp.asarray(x), requires_grad=True)
+    y = F.max_pool2d(t, 3, 2)
+    y.backward(xp.asarray(gy))
+    assert np.isnan(to_cpu(y.data)[0, 0, :2]).sum() == 6 and not np.isnan(to_cpu(y.data)[0, 0, 2]).any()
+    gx, g = to_cpu(t.grad)[0, 0], gy[0, 0]
+    assert gx[2, 2] == g[0, 0] + g[1, 0]  # the windows that hold only the first NaN
+    assert gx[2, 4] == pytest.approx(g[0, 1] + g[1, 1] + g[0, 2] + g[1, 2], rel=1e-12)
+
+
+def test_nan_routing_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    x, gy = nan_case()
+    ours = Tensor(x, requires_grad=True)
+    F.max_pool2d(ours, 3, 2).backward(gy)
+    xt = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool2d(xt, 3, 2).backward(torch.tensor(gy))
+    np.testing.assert_allclose(ours.grad, xt.grad.numpy(), rtol=1e-12, atol=0)
+
+
 def test_wrong_input_is_refused():
     with pytest.raises(ValueError, match=r"max_pool2d: kernel 3x3 is larger than the padded input 2x2"):
         F.max_pool2d(np.zeros((1, 1, 2, 2), np.float32), 3, 2)

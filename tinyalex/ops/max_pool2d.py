@@ -14,7 +14,8 @@ from tinyalex.ops.validate import check_nchw, check_window
 CHUNK_BYTES = 2 * 2**20  # images pooled at a time (the fastest of 0.25-4 MiB here, 2026-12-02)
 
 # The GPU's forward: one thread per output, the window read once; i = ((image * C + channel) * OH + oy) * OW + ox.
-# Padding counts as -inf, so it never wins; a NaN in the window makes y NaN, as np.maximum does on the CPU.
+# Padding counts as -inf, so it never wins; a NaN in the window makes y NaN and is its argmax (the last NaN), as
+# on the CPU and in PyTorch.
 FORWARD_KERNEL = r"""
 extern "C" __global__ void max_pool_forward(long long n, const T* x, T* y, unsigned char* argmax, int h, int w,
                                             int oh, int ow, int kh, int kw, int sh, int sw, int ph, int pw)
@@ -23,18 +24,18 @@ extern "C" __global__ void max_pool_forward(long long n, const T* x, T* y, unsig
         const int ox = i % ow, oy = i / ow % oh;
         const T* plane = x + i / ((long long)oh * ow) * h * w;
         T best = -INFINITY, nan = 0;
-        int best_offset = 0;
+        int best_offset = 0, nan_offset = -1;
         // y = max over the window, argmax = the first kernel offset a * KW + b that holds it
         for (int a = 0; a < kh; ++a) {
             for (int b = 0; b < kw; ++b) {
                 const int r = oy * sh - ph + a, c = ox * sw - pw + b;
                 const T v = (r >= 0 && r < h && c >= 0 && c < w) ? plane[r * w + c] : -INFINITY;
                 if (v > best) { best = v; best_offset = a * kw + b; }
-                if (v != v) nan = v;
+                if (v != v) { nan = v; nan_offset = a * kw + b; }
             }
         }
-        y[i] = nan != nan ? nan : best;
-        argmax[i] = best_offset;
+        y[i] = nan_offset >= 0 ? nan : best;
+        argmax[i] = nan_offset >= 0 ? nan_offset : best_offset;
     }
 }
 """
@@ -67,6 +68,8 @@ extern "C" __global__ void max_pool_backward(long long n, const T* gy, const uns
 
 class MaxPool2d(Function):
     """Keeps, for each output, which kernel offset held the maximum (the first one on ties); nothing under no_grad.
+
+    A NaN in a window makes its output NaN and takes its gradient (the window's last NaN), as in PyTorch.
 
     How it is fast: each of the KH*KW kernel offsets is one strided view of the input
     (no copy, no loop over pixels), and the work runs one chunk of about 2 MiB of images
@@ -121,6 +124,11 @@ class MaxPool2d(Function):
                 xp.maximum(ys, window, out=ys)
                 # offsets only grow, so max(best, offset where the window wins) records the newest winner
                 xp.maximum(best, xp.multiply(wins, best.dtype.type(offset), out=mark), out=best)
+            if xp.isnan(ys).any():  # rare: a NaN is its window's argmax (the last one), as in PyTorch
+                for offset in range(kh * kw):
+                    i, j = divmod(offset, kw)
+                    xp.isnan(xs[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw], out=wins)
+                    best[wins] = offset
             workspace.give_back(wins, mark)
 
         threads.run_parts(forward_part, parts, x)
