@@ -85,7 +85,7 @@ def pca_shifts(n: int, eigvals: np.ndarray, eigvecs: np.ndarray, rng: np.random.
 
     ``eigvals``/``eigvecs`` (columns p_i) are those of the RGB covariance of pixels on the
     0..``scale`` range. The paper's formula is applied on the 0..1 range, the common reading
-    of it (with 0..255 eigenvalues of ~10^4 it would move pixels by thousands): on 0..scale
+    of it (with 0..255 eigenvalues of ~10^4 it would move pixels by about a thousand levels): on 0..scale
     pixels the shift is P (a * l) / scale. ``scale=1`` is the formula exactly as printed.
     """
     alphas = rng.normal(0.0, std, size=(n, len(eigvals)))
