@@ -140,8 +140,9 @@ def test_an_output_path_that_cannot_be_written_stops_the_command_before_the_work
     ("TINYALEX_DEVICE", "cuda0", "unknown TINYALEX_DEVICE 'cuda0': expected 'cpu', 'gpu' or 'auto'"),
     ("TINYALEX_TF32", "yes", "TINYALEX_TF32 must be 0 or 1, got 'yes'"),
 ])
-@pytest.mark.parametrize("argv", [["train"], ["evaluate", "x.npz"], ["predict", "x.npz", "y.jpg"], ["prepare", "src", "--out", "o"],
-                                  ["figures", "x.npz"], ["ablate"], ["gradcheck"], ["bench"]])
+@pytest.mark.parametrize("argv", [["train"], ["evaluate", "x.npz"], ["predict", "x.npz", "y.jpg"],
+                                  ["prepare", "src", "--out", "o"], ["figures", "x.npz"], ["ablate"], ["gradcheck"],
+                                  ["bench"]])
 def test_a_misspelt_environment_variable_stops_every_command_with_exit_code_2(argv, variable, value, message,
                                                                              monkeypatch, capsys):
     """Both were tracebacks (TINYALEX_TF32's on `import tinyalex`); train ignored TINYALEX_DEVICE altogether."""

@@ -169,6 +169,8 @@ def test_a_rerun_reuses_finished_runs_adds_seeds_and_refuses_other_settings(abla
     stamp = (out / "baseline" / "seed0" / "last.npz").stat().st_mtime_ns
     again = run_ablation(out, ["baseline"], tiny_config(folder, seeds=2), progress=False)
     assert again["variants"]["baseline"] == results["variants"]["baseline"]
+    # tanh is not asked for, but finished: its rows stay in the tables (they were rewritten without it)
+    assert again["variants"]["tanh"] == results["variants"]["tanh"] and "| tanh |" in (out / "results.md").read_text()
     assert (out / "baseline" / "seed0" / "last.npz").stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="other settings.*'lr'"):
         run_ablation(out, ["baseline"], tiny_config(folder, lr=0.5, seeds=2), progress=False)

@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", type=variant_list, default=list(DEFAULT_VARIANTS),
                         help=f"comma-separated variants, from: {', '.join(VARIANTS)}; or groups: "
                              f"{', '.join(f'{g} ({len(v)})' for g, v in GROUPS.items())} (default: paper = "
-                             f"{','.join(DEFAULT_VARIANTS)}); the baseline is always run")
+                             f"{','.join(DEFAULT_VARIANTS)}); the baseline is always run, and the variants --out "
+                             "already holds, finished with every seed, stay in the tables")
     parser.add_argument("--seeds", type=integer(1), default=defaults.seeds,
                         help="runs per variant, with seeds SEED .. SEED+N-1 shared by every variant; the tables "
                              f"give mean ± sd over them (default {defaults.seeds}; a finished ablation can be "

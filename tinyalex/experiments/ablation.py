@@ -41,7 +41,7 @@ from tinyalex.experiments.lrn import measure_gain, measure_range, norm_layers
 from tinyalex.experiments.output import read_json
 from tinyalex.experiments.report import lrn_table, write_results
 from tinyalex.experiments.subset import balanced_subset
-from tinyalex.experiments.variants import Variant, pick_variants
+from tinyalex.experiments.variants import VARIANTS, Variant, pick_variants
 from tinyalex.models import PAPER_INPUT_SIZE, SMALL_INPUT_SIZE, AlexNet, alexnet_small, decay_groups
 from tinyalex.ops.threads import count as count_threads
 from tinyalex.ops.threads import limit as limit_threads
@@ -247,7 +247,19 @@ def run_ablation(out_dir: str | os.PathLike, variants: Iterable[str] | None = No
                                     progress))
     for (variant, _), result in zip(order, results):
         runs[variant.name].append(result)
-    return write_results(out, chosen, runs, config, describe_data(info, train, val), ranges)
+    # the folder's other variants finished with every seed stay in its tables (a rerun with other --variants
+    # replaced them); their LRN ranges are measured again, as cheaply as at the start
+    earlier = [v for v in VARIANTS.values() if v.name not in runs and all(
+        (out / v.name / f"seed{seed}" / "result.json").is_file() for seed in config.seed_list())]
+    for variant in earlier:
+        runs[variant.name] = [read_json(out / variant.name / f"seed{seed}" / "result.json")
+                              for seed in config.seed_list()]
+    if earlier:
+        ranges.update(lrn_range_at_init(earlier, config, train, len(info["wnids"])))
+        atomic.write_json(out / "lrn_range.json", ranges)
+    tabled = [v for v in VARIANTS.values() if v.name in runs]
+    runs = {v.name: runs[v.name] for v in tabled}  # table order
+    return write_results(out, tabled, runs, config, describe_data(info, train, val), ranges)
 
 
 def run_in_processes(out: Path, order: list[tuple[Variant, int]], config: AblationConfig, jobs: int,
