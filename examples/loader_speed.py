@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tinyalex.cli.options import integer
 from tinyalex.data import DataLoader, PreparedDataset, ensure_default_dataset, prepare
+from tinyalex.data.errors import DataError
 
 
 def images_per_second(loader: DataLoader, epochs: int) -> float:
@@ -42,8 +43,11 @@ def main() -> None:
         if not args.prepared:
             shapes = ensure_default_dataset(Path(tmp) / "shapes", train_per_class=100, val_per_class=20)
             prepare(shapes, root, size=args.size)
-        for train in (True, False):
+        try:
             ds = PreparedDataset(root, "train")
+        except DataError as error:
+            raise SystemExit(f"loader_speed: {error}") from None
+        for train in (True, False):
             loader = DataLoader(ds, batch_size=args.batch_size, train=train, crop=args.crop, seed=0,
                                 workers=args.workers, prefetch=args.prefetch, device=args.device)
             rate = images_per_second(loader, args.epochs)

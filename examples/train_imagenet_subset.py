@@ -6,8 +6,9 @@
 SRC is an ImageNet-layout folder (train/<wnid>/*.JPEG and val/...; the raw ILSVRC-2012 val
 folder with its devkit or Kaggle label file works too). The subset is decoded once into
 memory-mappable arrays under OUT/data at 256x256 (the paper's size; 73x73 for --model small),
-so later epochs read no JPEGs. Everything here is also one command: `tinyalex prepare` then
-`tinyalex train --data OUT/data`.
+so later epochs read no JPEGs. Run again, the same command finishes the preparation and continues
+the training where it stopped (OUT/run/last.npz) instead of starting over. Everything here is also
+one command: `tinyalex prepare` then `tinyalex train --data OUT/data`.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=integer(1), default=30)
     parser.add_argument("--batch-size", type=integer(1), default=128)
     parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--device", default="auto", choices=("cpu", "gpu", "auto"))
+    parser.add_argument("--device", choices=("cpu", "gpu", "auto"), help="default: TINYALEX_DEVICE, else auto")
     args = parser.parse_args()
 
     out = Path(args.out)
@@ -49,8 +50,11 @@ def main() -> None:
     schedule = ReduceLROnPlateau(optimizer, factor=0.1, patience=3, max_reductions=3)
     train_loader = DataLoader(train_set, args.batch_size, train=True, crop=crop, seed=0, device=args.device)
     val_loader = DataLoader(val_set, args.batch_size, train=False, crop=crop, device=args.device)
+    resume = (out / "run" / "last.npz").is_file()
+    if resume:
+        print(f"continuing the run in {out / 'run'}")
     fit(model, train_loader, val_loader, optimizer, args.epochs, out_dir=out / "run", schedule=schedule,
-        device=args.device, data_info=info)
+        device=args.device, resume=resume, data_info=info)
 
     results = evaluate_checkpoint(out / "run" / "best.npz", device=args.device)
     for name in ("center", "ten_crop"):

@@ -419,3 +419,13 @@ def test_a_prepared_set_carries_its_class_names_in_an_editable_classes_json(tmp_
     (out / "classes.json").write_text(json.dumps({WNIDS[0]: "tench"}))
     with pytest.raises(DataError, match=f"classes.json gives no name for {WNIDS[1]}, {WNIDS[2]}"):
         PreparedDataset(out, "val")
+
+
+def test_an_imagenet_folder_opened_as_a_prepared_set_says_how_to_prepare_it(tmp_path):
+    """It said 'run tinyalex prepare SRC --out <the folder itself>', which would prepare into the images."""
+    make_folder_layout(tmp_path / "photos", train_per_class=1, val_per_class=1, all_modes=False)
+    with pytest.raises(DataError, match=r"photos is an ImageNet-layout folder, not a prepared set: run `tinyalex "
+                                        r"prepare .*photos --out PREPARED` and use PREPARED"):
+        PreparedDataset(tmp_path / "photos")
+    with pytest.raises(DataError, match="empty is not a prepared set"):
+        PreparedDataset(tmp_path / "empty")

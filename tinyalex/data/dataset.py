@@ -27,6 +27,10 @@ class PreparedDataset:
         self.root = Path(root)
         meta = read_meta(self.root)
         if meta is None:
+            if (self.root / "train").is_dir():  # the images themselves: they are prepared into another folder
+                raise DataError(f"{self.root} is an ImageNet-layout folder, not a prepared set: run `tinyalex "
+                                f"prepare {self.root} --out PREPARED` and use PREPARED (or FolderDataset for "
+                                "the folder as it is)")
             raise DataError(unfinished(self.root) or f"{self.root} is not a prepared set (no valid meta.json): "
                             f"run `tinyalex prepare SRC --out {self.root}` first")
         if split not in meta["counts"]:
