@@ -73,7 +73,7 @@ def test_a_failing_check_gives_exit_status_one(capsys, monkeypatch):
 def test_gpu_request_without_a_gpu_fails_cleanly(capsys, monkeypatch):
     monkeypatch.setattr(backend, "_cupy", None)
     assert main(["gradcheck", "--device", "gpu"]) == 2
-    assert "pip install tinyalex[gpu]" in capsys.readouterr().err
+    assert "pip install cupy-cuda12x" in capsys.readouterr().err
 
 
 def test_command_line_entry_point():

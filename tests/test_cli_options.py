@@ -172,4 +172,5 @@ def test_a_gpu_that_is_not_there_is_an_error_line_naming_what_to_install(argv, c
     monkeypatch.chdir(tmp_path)
     assert main([*argv, "--device", "gpu"]) == code
     assert capsys.readouterr().err.startswith(f"tinyalex {argv[0]}: error: the GPU was requested but CuPy is not "
-                                              "installed: install CuPy with `pip install tinyalex[gpu]`")
+                                              "installed: install CuPy: the wheel for your CUDA version, e.g. "
+                                              "`pip install cupy-cuda12x`")

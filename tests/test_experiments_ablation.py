@@ -239,6 +239,17 @@ def test_the_command_runs_seeds_and_prints_the_table(ablation, folder, capsys):
         assert message in capsys.readouterr().err
 
 
+def test_the_closing_line_names_only_the_files_written(folder, tmp_path, capsys):
+    """It named figure1.png, which only a run with tanh writes."""
+    config = tiny_config(folder)
+    args = ["ablate", "--data", str(folder), "--model", "small", "--out", str(tmp_path), "--quiet",
+            "--variants", "no_pca", "--epochs", "1", "--width", str(config.width), "--crop", "32",
+            "--batch-size", "10", "--train-images", "20", "--val-images", "10", "--workers", "1"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == ("results.md, results.csv, results.json, runs.csv, "
+                                                        f"lrn_range.json, curves.png in {tmp_path}")
+
+
 def test_the_command_prints_lrns_range_without_training(folder, tmp_path, capsys):
     config = tiny_config(folder)
     args = ["ablate", "--data", str(folder), "--model", "small", "--out", str(tmp_path), "--quiet", "--lrn-range",

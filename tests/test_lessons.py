@@ -1,6 +1,7 @@
 """The lesson notebooks (lessons/) and their graded exercises.
 
-- Every lesson has graded exercises (two at least, 26 in all), each followed by a check cell.
+- Every lesson has graded exercises (two at least, as many as lessons/README.md counts), each followed by a check
+  cell.
 - The checks pass on the solutions, say "not done yet" on the stubs, and fail on a plausible wrong answer
   of each exercise (WRONG below) in each check of 30 fixed seeds (three cases each, as a student's check
   runs); the case generators never draw a case where such a wrong answer equals the right one (CASE_RULES),

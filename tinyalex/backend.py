@@ -46,8 +46,8 @@ except Exception:  # ImportError, or a broken CUDA install raising at import tim
     _cupy = None
 
 INSTALL_HINT = (
-    "install CuPy with `pip install tinyalex[gpu]` or the wheel for your CUDA "
-    "version, e.g. `pip install cupy-cuda12x`"
+    "install CuPy: the wheel for your CUDA version, e.g. `pip install cupy-cuda12x`, or "
+    "`pip install -e \".[gpu]\"` in a checkout of tinyalex"
 )
 
 

@@ -106,5 +106,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\ntinyalex ablate: interrupted; run the same command again to continue ({out})", file=sys.stderr)
         return 130
     print((out / "results.md").read_text(encoding="utf-8"))
-    print(f"tables (results.md, results.csv, results.json, runs.csv), curves.png and figure1.png in {out}")
+    written = [name for name in ("results.md", "results.csv", "results.json", "runs.csv", "lrn_range.json",
+                                 "curves.png", "figure1.png") if (out / name).is_file()]  # figure1: with tanh only
+    print(f"{', '.join(written)} in {out}")
     return 0

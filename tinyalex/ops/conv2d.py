@@ -37,7 +37,7 @@ class Conv2d(Function):
       least OW channels, else on NCHW rows of OW numbers, whichever runs are longer. On the GPU
       both are CUDA kernels (im2col.py).
     - It works on chunks of images whose columns take about 32 MiB, instead of the whole
-      batch's (224 MiB for conv2 at batch 32, 0.9 GiB at 128): the columns are reused
+      batch's (214 MiB for conv2 at batch 32, 854 MiB at 128): the columns are reused
       from the workspace pool while still in the cache, and never kept. On the GPU the
       chunks are 256 MiB, to bound the memory the columns take. Backward builds
       them again, chunk by chunk, for the weight gradient; that costs one im2col and

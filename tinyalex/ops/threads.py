@@ -7,7 +7,7 @@ core, and only the matrix products use OpenBLAS's own threads.
 
 Inside the pool OpenBLAS is held to one thread: the pool already has a thread per core, and
 OpenBLAS's workers busy-wait for a while after each product, taking the cores from whatever
-runs next (measured on this project's 2-core machine: see shared PERF-NOTES). So every
+runs next (measured on this project's 2-core machine: docs/bench/cpu-2026-11-27-method.md). So every
 product tinyalex runs on the CPU runs with OpenBLAS held to one thread, in the pool or, for work
 too small to split, in the calling thread (`run_parts`, `one_blas_thread`). Outside them the BLAS
 thread count is left as the user had it.

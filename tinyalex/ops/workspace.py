@@ -3,12 +3,12 @@
 `chunks` splits a batch into pieces of a given size. Several passes over a piece that
 fits in the CPU's cache run several times faster than the same passes over the whole
 batch in main memory, and the scratch arrays of a convolution stay a few MiB instead of
-hundreds (im2col's columns for conv2 at batch 32 are 224 MiB whole).
+hundreds (im2col's columns for conv2 at batch 32 are 214 MiB whole).
 
 `take` and `give_back` lend scratch buffers and take them back for the next op.
 Allocating a fresh big array costs more than filling it: the operating system hands out
 new memory one zeroed page at a time on first touch, and the C library returns freed
-big blocks to the system at once (a fresh 224 MiB array filled once took 55-80 ms on
+big blocks to the system at once (a fresh 214 MiB array filled once took 55-80 ms on
 this project's CPU machine, the same array reused 33 ms). Buffers are pooled by size
 class (powers of two), so every layer's chunks share the same few buffers. Only scratch
 arrays that never leave an op are given back; one that is never given back is simply
