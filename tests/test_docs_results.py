@@ -89,3 +89,19 @@ def test_the_no_lrn_gaps_per_seed_are_the_saved_runs():
     results = " ".join((ROOT / "docs" / "RESULTS.md").read_text().split())
     assert f"removing LRN hurt in every seed, by {gaps[0]:.1f} to {gaps[2]:.0f} points" in readme
     assert f"the other two seeds ended {gaps[0]:.1f} and {gaps[1]:.1f} points behind" in results
+
+
+def test_readme_gives_the_main_jobs_saved_accuracy_and_time():
+    """The paragraph quoted a run of earlier code (86.4%) that no saved output backed."""
+    folder = ROOT / "docs" / "results" / "main-job-2026-12-02"
+    scores = json.loads((folder / "evaluate.json").read_text())
+    log = (folder / "train.txt").read_text()
+    epochs = [float(s) for s in re.findall(r"\| ([\d.]+) s \(waiting", log)]
+    wall = float(re.search(r"^wall ([\d.]+) s$", log, re.MULTILINE)[1])
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    centre, ten = scores["center"], scores["ten_crop"]
+    assert f"best validation accuracy {1 - centre['top1_error']:.1%} with the centre crop (top-5 error " \
+           f"{centre['top5_error']:.1%}) and {1 - ten['top1_error']:.1%} with the paper's ten crops" in readme
+    assert f"It took {int(wall // 60)} min {wall % 60:.0f} s, {min(epochs):.1f}-{max(epochs):.1f} s per epoch " \
+           f"for {len(epochs)} epochs" in readme
+    assert f"done: best validation top-1 error {centre['top1_error']:.1%}" in log
