@@ -128,3 +128,26 @@ def test_model_and_batch_size_narrow_the_defaults():
         select(batches=[16])
     with pytest.raises(ValueError, match="unknown model"):
         select(models=["vgg"])
+
+
+@pytest.mark.parametrize("child, keeps", [(["same-network", "--model", "alexnet"], False),
+                                          (["tinyalex", "--model", "alexnet"], True)])
+def test_the_same_network_check_runs_in_float32_when_the_timing_uses_tf32(child, keeps, monkeypatch):
+    """With TINYALEX_TF32=1 PyTorch's twin rounded to TF32 differs by up to 0.6 in a gradient: the check failed
+    and nothing was timed. The timed children keep TF32."""
+    import subprocess
+    import types
+
+    from tinyalex.bench import children
+
+    seen = {}
+
+    def fake_run(command, env, **kwargs):
+        seen.update(env)
+        return types.SimpleNamespace(returncode=0, stdout='{"passed": true}\n', stderr="")
+
+    monkeypatch.setenv("TINYALEX_TF32", "1")
+    monkeypatch.setenv("CUPY_TF32", "1")
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    assert children.run_child(child) == {"passed": True}
+    assert ("TINYALEX_TF32" in seen and "CUPY_TF32" in seen) == keeps

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from data_fixtures import WNIDS, ArrayDataset, make_folder_layout, write_broken
-from tinyalex.backend import gpu_available
 from tinyalex.data import BadImageError, DataError, DataLoader, FolderDataset, PreparedDataset, prepare, ten_crop
 
 
@@ -154,8 +153,7 @@ def test_prepared_data_set_refuses_an_unfinished_folder(tmp_path):
         PreparedDataset(tmp_path, "train")
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not gpu_available(), reason="needs CuPy and a CUDA device")
+@pytest.mark.gpu  # conftest skips it without a GPU, and fails it under TINYALEX_DEVICE=gpu
 def test_gpu_batches_are_cupy_copies_of_the_cpu_batches():
     import cupy  # only for the isinstance check: the library itself never imports it
 
