@@ -144,3 +144,55 @@ def test_more_nccl_ranks_than_gpus_is_a_clear_error_unless_testing(monkeypatch):
     environment["TINYALEX_NCCL_SHARE_GPU"] = "1"
     comm._share_gpus(2, 1)
     assert environment["NCCL_HOSTID"] == "tinyalex-rank-1" and environment["NCCL_SOCKET_IFNAME"] == "lo"
+
+
+@needs_mpi
+def test_a_failure_on_one_worker_stops_the_job_instead_of_hanging_it(tmp_path):
+    """A full disk on worker 0 (the one that writes) returned there, and worker 1 waited in its next
+    all-reduce for ever."""
+    from training_helpers import shapes_folder
+
+    data = shapes_folder(tmp_path / "data")
+    code = ("import sys\n"
+            "from mpi4py import MPI\n"
+            "from tinyalex.training import trainer\n"
+            "from tinyalex.training.checkpoint import CheckpointWriteError\n"
+            "def full(self, path):\n"
+            "    raise CheckpointWriteError(f'could not write {path}: No space left on device')\n"
+            "if MPI.COMM_WORLD.Get_rank() == 0:\n"
+            "    trainer.Trainer.save = full\n"
+            "from tinyalex.cli.main import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    result = run_mpi(2, "-c", code, "train", "--distributed", "--data", str(data), "--out", str(tmp_path / "run"),
+                     "--model", "small", "--epochs", "2", "--batch-size", "10", "--workers", "0", timeout=120)
+    assert result.returncode != 0 and "No space left on device" in result.stderr
+
+
+@needs_mpi
+def test_an_epoch_resumed_mid_way_on_two_workers_counts_every_image_once(tmp_path):
+    """The checkpoint held worker 0's sums, and every worker started from them: 2 workers counted 384 of
+    400 images, 3 workers resuming counted 432."""
+    from training_helpers import shapes_folder
+
+    data = shapes_folder(tmp_path / "data", train_per_class=4)  # 40 training images: 4 batches of 10
+    interrupted = ("import sys\n"  # Ctrl-C reaches worker 0 during the second batch
+                   "from mpi4py import MPI\n"
+                   "from tinyalex.training import trainer\n"
+                   "step = trainer.Trainer._step\n"
+                   "def signalled(self, x, y, batch, interrupt):\n"
+                   "    if batch == 1 and MPI.COMM_WORLD.Get_rank() == 0:\n"
+                   "        interrupt.requested = True\n"
+                   "    return step(self, x, y, batch, interrupt)\n"
+                   "trainer.Trainer._step = signalled\n"
+                   "from tinyalex.cli.main import main\n"
+                   "sys.exit(main(sys.argv[1:]))\n")
+    common = ["train", "--distributed", "--data", str(data), "--model", "small", "--epochs", "1",
+              "--batch-size", "10", "--workers", "0", "--progress", "none"]
+    whole = run_mpi(2, "-m", "tinyalex", *common, "--out", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    cut = run_mpi(2, "-c", interrupted, *common, "--out", str(tmp_path / "cut"))
+    assert cut.returncode == 130 and "interrupted at epoch 1, batch 2" in cut.stderr, cut.stderr
+    resumed = run_mpi(2, "-m", "tinyalex", *common, "--out", str(tmp_path / "cut"), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    rows = [(tmp_path / run / "metrics.csv").read_text().splitlines()[1].split(",")[:3] for run in ("whole", "cut")]
+    assert rows[0] == rows[1]  # epoch, train loss and train accuracy

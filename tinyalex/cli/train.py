@@ -178,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
     terminating = signal.getsignal(signal.SIGTERM)
     if threading.current_thread() is threading.main_thread():  # SIGTERM stops setup the way Ctrl-C does
         signal.signal(signal.SIGTERM, raise_interrupted)
+    communicator = None
     try:
         if not args.resume and (out / "last.npz").exists():
             raise CheckpointError(f"{out} already holds a run (last.npz): continue it with --resume, or choose "
@@ -218,10 +219,10 @@ def run(args: argparse.Namespace) -> int:
             history = trainer.fit(train_loader, val_loader, epochs, resume=args.resume)
     except CheckpointWriteError as exc:
         print(f"tinyalex train: error: {exc}{resume_hint(out)}", file=sys.stderr)
-        return 1
+        return stop_all(communicator, 1)
     except (DataError, CheckpointError, DeviceError, NonFiniteLossError, ImportError) as exc:
         print(f"tinyalex train: error: {exc}", file=sys.stderr)
-        return 1
+        return stop_all(communicator, 1)
     except KeyboardInterrupt as exc:
         print(f"\ntinyalex train: {str(exc) or 'interrupted'}{resume_hint(out)}", file=sys.stderr)
         return 128 + getattr(exc, "signum", signal.SIGINT)
@@ -234,6 +235,15 @@ def run(args: argparse.Namespace) -> int:
                     f"{1 - best['top1_error']:.1%}) at epoch {best['epoch']}; checkpoints, metrics.csv, curves.png "
                     f"and train.log in {out}")
     return 0
+
+
+def stop_all(communicator: Any, code: int) -> int:
+    """``code``, after stopping the other workers when there are some: an error one worker meets alone (a
+    full disk on the one that writes) left the others waiting in their next collective for ever."""
+    if communicator is not None and communicator.size > 1:
+        sys.stderr.flush()
+        communicator.abort(code)
+    return code
 
 
 def warnings_to(trainer: Trainer) -> Callable[..., None]:

@@ -59,6 +59,11 @@ class Communicator:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(rank={self.rank}, size={self.size}, device={self.device!r})"
 
+    def abort(self, code: int) -> None:
+        """Stop every worker: one that fails alone (a full disk on the writer) would leave the others
+        waiting in their next collective for ever."""
+        self.comm.Abort(code)
+
     def allreduce_sum(self, arrays: Sequence[Any]) -> None:
         """Replace every array, in place, by its sum over all workers."""
         flat = self._pack("allreduce_sum", arrays)

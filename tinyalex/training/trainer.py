@@ -146,6 +146,8 @@ class Trainer:
     def _epoch(self, train_loader: Any, val_loader: Any, epochs: int, interrupt: DeferredInterrupt) -> None:
         done = {"batch": 0, "loss_sum": 0.0, "correct": 0, "images": 0, "seconds": 0.0, "data_seconds": 0.0,
                 "compute_seconds": 0.0, **(self.partial or {})}
+        if self.partial and self.communicator is not None and self.communicator.rank != 0:
+            done.update(loss_sum=0.0, correct=0, images=0)  # the saved sums are every worker's: counted once
         self.partial = None
         for loader in (train_loader, val_loader):
             if hasattr(loader, "set_epoch"):
@@ -170,9 +172,13 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{done['loss_sum'] / done['images']:.3f}",
                             acc=f"{done['correct'] / done['images']:.1%}", img_s=f"{done['images'] / seconds:.0f}")
-            if stop:
+            if stop:  # every worker stops at this batch (the request is agreed on in _worker_step)
                 bar.close()
-                self.partial = {**done, "seconds": seconds}
+                sums = [done["loss_sum"], done["correct"], done["images"]]
+                if self.communicator is not None:  # the checkpoint holds the whole batch's sums, not rank 0's
+                    sums = sum_over_workers(sums, self.communicator, self.device)
+                self.partial = {**done, "loss_sum": sums[0], "correct": int(sums[1]), "images": int(sums[2]),
+                                "seconds": seconds}
                 self._save_interrupted(interrupt.signum)
         bar.close()
         train_end = time.perf_counter()
@@ -202,7 +208,10 @@ class Trainer:
             self.log(f"stopping: {self.stop_reason}")
         for callback in self.callbacks:
             callback(record)
-        if interrupt.requested:  # a signal during validation: the epoch's checkpoint is already saved
+        requested = interrupt.requested
+        if self.communicator is not None:  # agreed on, as in _worker_step: one worker alone would leave the rest waiting
+            requested = sum_over_workers([float(requested)], self.communicator, self.device)[0] > 0
+        if requested:  # a signal during validation: the epoch's checkpoint is already saved
             message = f"interrupted after epoch {self.epoch}; checkpoint {self.last_path}"
             self.log(message, echo=False)
             raise Interrupted(message, interrupt.signum)
