@@ -20,9 +20,10 @@ def tf32_requested() -> bool:
     Off by default, so that the GPU computes in float32 as the CPU does. CuPy reads its own switch,
     CUPY_TF32, when it is imported, so this module sets it before importing CuPy (unless it is set).
     """
-    if problem := environment_problem():
-        raise ValueError(problem)
-    return os.environ.get("TINYALEX_TF32") == "1"
+    tf32 = os.environ.get("TINYALEX_TF32", "")
+    if tf32 not in ("", "0", "1"):
+        raise ValueError(f"TINYALEX_TF32 must be 0 or 1, got {tf32!r}")
+    return tf32 == "1"
 
 
 def environment_problem() -> str | None:
@@ -31,9 +32,10 @@ def environment_problem() -> str | None:
     device = os.environ.get("TINYALEX_DEVICE", "")
     if device.lower() not in ("", "cpu", "gpu", "cuda", "auto"):
         return f"unknown TINYALEX_DEVICE {device!r}: expected 'cpu', 'gpu' or 'auto'"
-    tf32 = os.environ.get("TINYALEX_TF32", "")
-    if tf32 not in ("", "0", "1"):
-        return f"TINYALEX_TF32 must be 0 or 1, got {tf32!r}"
+    try:
+        tf32_requested()
+    except ValueError as error:
+        return str(error)
     return None
 
 
