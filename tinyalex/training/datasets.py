@@ -19,8 +19,6 @@ from tinyalex.data.synthetic import default_root, ensure_default_dataset
 
 # The paper crops 224 from 256 (Section 4.1); smaller crops keep that ratio.
 PAPER_CROP, PAPER_SIZE = 224, 256
-
-
 SMALLEST_SHARE = 0.75  # crops below this share of the stored side are warned about
 
 
