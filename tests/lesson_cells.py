@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import io
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 LESSONS = Path(__file__).resolve().parents[1] / "lessons"
 sys.path.insert(0, str(LESSONS))
 import sources  # noqa: E402  (lessons/sources.py)
 
 GRADING = "from grading import *  # check and the case generators check cells use"
+
+
+def load_build() -> Any:
+    """lessons/build.py as a module (it needs nbformat and nbclient): how notebooks are built and read back."""
+    spec = importlib.util.spec_from_file_location("lessons_build", LESSONS / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def prelude(path: Path) -> str:

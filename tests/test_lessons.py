@@ -21,7 +21,6 @@
 Executing every notebook twice takes several minutes on a 2-core CPU (they share one scratch data folder, so
 the embedded data set is generated once).
 """
-import importlib.util
 import json
 import math
 import re
@@ -52,14 +51,7 @@ LESSONS_WITH_GPU = ("01", "04", "06")  # show lessons/saved/gpu.json when it is 
 WRONG_SEEDS = range(30)  # each wrong answer must FAIL in the check (three cases) of each of these seeds
 
 
-def load_build():
-    spec = importlib.util.spec_from_file_location("lessons_build", LESSONS / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build = load_build()
+build = lesson_cells.load_build()
 import facts  # noqa: E402  (lessons/facts.py, on the path since build.py put it there)
 import gpu_outputs  # noqa: E402
 import lesson_data  # noqa: E402  (lessons/lesson_data.py)
