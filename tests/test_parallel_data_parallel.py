@@ -125,3 +125,43 @@ def test_a_sharded_loader_yields_each_workers_rows_of_the_whole_batch(prefetch):
             assert [len(s[2][1]) for s in shards] == [0] * (size - 1) + [1]
     with pytest.raises(ValueError, match=r"set_shard: rank must be in \[0, 2\), got 2"):
         DataLoader(data, crop=32).set_shard(2, 2)
+
+
+def test_a_folder_with_an_undecodable_image_gives_every_split_the_same_pixels(tmp_path):
+    """A bad image is left out of its batch; the images after it keep their own crops in every split."""
+    import warnings
+
+    from PIL import Image
+
+    from data_fixtures import WNIDS, write_broken
+    from tinyalex.data import DataLoader, FolderDataset
+    from tinyalex.data.dataset import load_rows
+    from tinyalex.experiments.subset import Subset
+
+    rng = np.random.default_rng(5)
+    for k, wnid in enumerate(WNIDS[:2]):
+        for i in range(6):
+            noise = rng.integers(0, 256, (48, 44, 3), dtype=np.uint8)  # noise: every crop of it differs
+            path = tmp_path / "train" / wnid / f"{wnid}_{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(noise).save(path)
+    write_broken(tmp_path / "train" / WNIDS[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        folder = FolderDataset(tmp_path, "train", size=40)
+        options = dict(batch_size=5, crop=32, seed=2, prefetch=0)
+        reordered = Subset(folder, np.arange(15)[::-1])  # a subset passes on what its data set skipped
+        for got, expected in zip(load_rows(reordered, np.arange(15)), load_rows(folder, np.arange(15)[::-1])):
+            np.testing.assert_array_equal(got, expected)
+        for data in (folder, reordered):
+            whole = list(DataLoader(data, **options))
+            assert sum(len(y) for _, y in whole) == len(data) - 3  # the three bad files are left out
+            for size in (2, 3):
+                shards = []
+                for rank in range(size):
+                    loader = DataLoader(data, **options)
+                    loader.set_shard(rank, size)
+                    shards.append(list(loader))
+                for b, (x, y) in enumerate(whole):
+                    np.testing.assert_array_equal(np.concatenate([s[b][0] for s in shards]), x)
+                    np.testing.assert_array_equal(np.concatenate([s[b][1] for s in shards]), y)

@@ -3,6 +3,7 @@
 Both give ``images`` of ``size`` x ``size`` x 3 uint8, ``labels`` (int64 indices into the
 sorted ``wnids``), ``class_names``, the training ``mean`` image (float64, size x size x 3) and
 the RGB ``eigvals``/``eigvecs`` for fancy PCA (0..255 scale), plus ``load_batch(indices)``.
+A folder may fail to decode an image; its ``load_rows`` also says which of the rows it loaded.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +20,18 @@ from tinyalex.data.errors import BadImageError, DataError
 from tinyalex.data.layouts import find_split, has_split, read_class_names
 from tinyalex.data.prepare import class_names_of, read_meta, unfinished
 from tinyalex.data.stats import image_statistics, principal_components
+
+
+def load_rows(dataset: Any, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``dataset``'s images and labels for ``indices``, and the positions in ``indices`` they are of.
+
+    The positions are all of them unless the data set left an undecodable image out; the loader
+    needs them to give every image the crop it gets however the batch is split.
+    """
+    if hasattr(dataset, "load_rows"):
+        return dataset.load_rows(indices)
+    images, labels = dataset.load_batch(indices)
+    return images, labels, np.arange(len(labels))
 
 
 class PreparedDataset:
@@ -131,12 +145,13 @@ class FolderDataset:
 
     def load_batch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Decoded images and labels for ``indices``, undecodable files left out."""
-        images, labels = [], []
-        for i in indices:
-            img = self._decode(self.paths[i])
-            if img is not None:
-                images.append(img)
-                labels.append(self.labels[i])
-        if not images:
-            return np.zeros((0, self.size, self.size, 3), np.uint8), np.zeros(0, np.int64)
-        return np.stack(images), np.array(labels, dtype=np.int64)
+        return self.load_rows(indices)[:2]
+
+    def load_rows(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``load_batch``, and the positions in ``indices`` of the images it decoded."""
+        decoded = [(row, img) for row, img in enumerate(self._decode(self.paths[i]) for i in indices)
+                   if img is not None]
+        rows = np.array([row for row, _ in decoded], dtype=np.int64)
+        if not decoded:
+            return np.zeros((0, self.size, self.size, 3), np.uint8), np.zeros(0, np.int64), rows
+        return np.stack([img for _, img in decoded]), self.labels[np.asarray(indices)[rows]], rows

@@ -17,6 +17,7 @@ import numpy as np
 
 from tinyalex.backend import resolve_device, to_gpu
 from tinyalex.data.augment import crop_params, crop_to_nchw, pca_shifts, ten_crop_params
+from tinyalex.data.dataset import load_rows
 from tinyalex.parallel.data_parallel import shard_range
 
 PIXEL_SCALE = 255.0  # images and PCA statistics are on the 0..255 scale
@@ -90,9 +91,9 @@ class DataLoader:
         how many workers share it.
         """
         start, stop = shard_range(len(indices), self.rank, self.size)
-        images, labels = self.dataset.load_batch(indices[start:stop])
+        images, labels, rows = load_rows(self.dataset, indices[start:stop])
         n, hw, c = len(images), images.shape[1:3], self.crop
-        mine = slice(start, start + n)  # fewer than stop - start when the data set skipped a bad image
+        mine = start + rows  # the batch positions of the images loaded (a folder may skip a bad one)
         shifts = source = None
         if self.train:
             rng = np.random.default_rng([self.seed, epoch, b])

@@ -5,6 +5,8 @@ from typing import Any
 
 import numpy as np
 
+from tinyalex.data.dataset import load_rows
+
 
 def balanced_indices(labels: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
     """``count`` indices into ``labels``, as evenly spread over the classes as possible, in disk order.
@@ -41,6 +43,9 @@ class Subset:
 
     def load_batch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.dataset.load_batch(self.indices[np.asarray(indices)])
+
+    def load_rows(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return load_rows(self.dataset, self.indices[np.asarray(indices)])
 
     def __getattr__(self, name: str) -> Any:
         if name == "dataset":  # not set yet (e.g. during copying): avoid recursing
