@@ -129,8 +129,17 @@ def test_alexnet_names_the_input_it_expects():
     net = alexnet_small(seed=0)
     with pytest.raises(ShapeError, match=r"AlexNet: expected images of shape \(N, 3, 64, 64\), got \(2, 3, 80, 80\)"):
         net(np.zeros((2, 3, 80, 80), np.float32))
-    with pytest.raises(ShapeError, match="floating-point input, got dtype uint8"):
+    with pytest.raises(ShapeError, match=r"floating-point input \(float32 or float64\), got dtype uint8"):
         net(np.zeros((2, 3, 64, 64), np.uint8))  # scaled by 1/64 it used to run, silently, in float64
+    with pytest.raises(ShapeError, match="got dtype float16"):
+        net(np.zeros((2, 3, 64, 64), np.float16))  # it ran on the CPU, and failed in every CUDA kernel
+
+
+def test_every_op_refuses_float16_on_the_cpu_as_its_kernels_would():
+    x = np.zeros((1, 6, 7, 7), np.float16)
+    for op in (F.local_response_norm, lambda v: F.max_pool2d(v, 3, 2), lambda v: F.dropout(v, p=0.5, seed=1)):
+        with pytest.raises(ShapeError, match="got dtype float16"):
+            op(x)
 
 
 def test_place_towers_shares_no_dropout_state_with_the_grouped_net():

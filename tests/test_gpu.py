@@ -148,13 +148,16 @@ def test_the_loader_feeds_the_gpu_and_checkpoints_move_between_devices(tmp_path)
     assert_close(on_gpu(x).data, on_cpu(backend.to_cpu(x)).data, FLOAT32_RTOL)
 
 
-@pytest.mark.parametrize("devices", [(0, 0), (0, "cpu")], ids=["both towers on GPU 0", "GPU 0 and the CPU"])
+@pytest.mark.parametrize("devices", [(0, 0), (0, "cpu"), (0, 1)],
+                         ids=["both towers on GPU 0", "GPU 0 and the CPU", "GPU 0 and GPU 1"])
 def test_two_towers_placed_on_devices_equal_the_grouped_model(devices):
+    if devices == (0, 1) and cupy().cuda.runtime.getDeviceCount() < 2:
+        pytest.skip("needs two GPUs")
     x = backend.to_gpu(np.random.default_rng(5).standard_normal((4, 3, 64, 64)))  # float64: see parallel_helpers
     y = backend.to_gpu(np.array([0, 3, 6, 9]))
     grouped = in_float64(alexnet_small(seed=0)).to("gpu")
     towers = TowerParallelAlexNet.from_alexnet(in_float64(alexnet_small(seed=0)), devices)
-    expected_devices = ("gpu:0", "gpu:0" if devices[1] == 0 else "cpu")
+    expected_devices = ("gpu:0", {0: "gpu:0", 1: "gpu:1", "cpu": "cpu"}[devices[1]])
     assert towers.devices == expected_devices
     for tower, device in zip(towers.towers, expected_devices):
         assert all(p.device == device for p in tower.parameters())
@@ -165,12 +168,14 @@ def test_two_towers_placed_on_devices_equal_the_grouped_model(devices):
         assert logits.device == "gpu:0"
         F.softmax_cross_entropy(logits, y).backward()
         optimizer.step()
+    for p in towers.parameters():  # CuPy allocates on the current GPU: each velocity must be on its weight's
+        assert backend.device_of(sgd_towers.velocities[id(p)]) == backend.device_of(p.data)
     assert_close(towers(x).data, grouped(x).data, FLOAT64_RTOL)
     expected = grouped.state_dict()
     for name, value in towers.state_dict().items():
         assert_close(value, expected[name], FLOAT64_RTOL, name)
     towers.to("gpu")  # as the trainer calls it: towers on a GPU stay, one on the CPU joins the current GPU
-    assert towers.devices == ("gpu:0", "gpu:0")
+    assert towers.devices == ("gpu:0", "gpu:1" if devices == (0, 1) else "gpu:0")
     assert all(backend.is_cupy_array(p.data) for p in towers.parameters())
 
 

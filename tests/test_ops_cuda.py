@@ -188,6 +188,17 @@ def test_lrn_kernel_keeps_only_x(emulated):
     assert op.x is x and not hasattr(op, "r") and not hasattr(op, "q")
 
 
+def test_a_float64_upstream_gradient_reaches_the_float32_kernels_as_float32(emulated):
+    """y.backward(rng.standard_normal(y.shape)) on a float32 net: the kernels are compiled for x's dtype."""
+    x = np.random.default_rng(0).standard_normal((2, 6, 9, 9)).astype(np.float32)
+    t = Tensor(x, requires_grad=True)
+    y = F.local_response_norm(F.max_pool2d(t, 3, 2))
+    y.backward(np.random.default_rng(1).standard_normal(y.shape))  # float64
+    assert t.grad.dtype == np.float32
+    _, expected = forward_backward(lambda v: F.local_response_norm(F.max_pool2d(v, 3, 2)), x)
+    np.testing.assert_allclose(t.grad, expected, rtol=1e-5, atol=1e-6)
+
+
 # convolution: im2col and col2im
 
 # x shape, weight shape, stride, padding, groups

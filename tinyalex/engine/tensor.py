@@ -151,6 +151,10 @@ class Tensor:
         `grad` is the upstream gradient (ones for a scalar by default). The graph is
         freed as it is walked unless `retain_graph` is True.
         """
+        with backend.device_scope(self.data):  # the seed and zero gradients live on self's GPU
+            self._backward(grad, retain_graph)
+
+    def _backward(self, grad: Any, retain_graph: bool) -> None:
         xp = backend.get_array_module(self.data)
         if grad is None:
             if self.data.size != 1:
@@ -159,6 +163,8 @@ class Tensor:
         grad = xp.asarray(grad.data if isinstance(grad, Tensor) else grad)
         if grad.shape != self.shape:
             raise ValueError(f"backward(): grad has shape {tuple(grad.shape)}, expected the tensor's {self.shape}")
+        if grad.dtype != self.dtype:  # a float64 grad would make every backward compute in float64
+            grad = grad.astype(self.dtype)
         if self.creator is None:
             if not self.requires_grad:
                 raise RuntimeError("backward() on a tensor that needs no gradient: it was made under no_grad(), "

@@ -9,8 +9,9 @@ class ShapeError(ValueError):
 
 
 def check_float(op: str, x: Any) -> None:
-    if x.dtype.kind != "f":
-        raise ShapeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
+    """x must be float32 or float64: the two the CUDA kernels are built for (float16 ran on the CPU alone)."""
+    if x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
+        raise ShapeError(f"{op}: expected a floating-point input (float32 or float64), got dtype {x.dtype}")
 
 
 def check_nchw(op: str, x: Any, channels: int | None = None) -> None:

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyalex.backend import get_array_module
+from tinyalex.backend import device_scope, get_array_module
 from tinyalex.ops import threads
 
 _local = threading.local()  # one pool per thread: ops running in two threads must not share a buffer
@@ -90,7 +90,8 @@ def take(shape: tuple, dtype: Any, like: Any) -> Any:
     """An uninitialised array of this shape and dtype on `like`'s device, reusing a pooled buffer when one is free."""
     xp = get_array_module(like)
     if xp is not np:
-        return xp.empty(shape, dtype=dtype)
+        with device_scope(like):  # CuPy allocates on the current GPU, which need not be like's
+            return xp.empty(shape, dtype=dtype)
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     size_class = 1 << max(nbytes - 1, 1).bit_length()

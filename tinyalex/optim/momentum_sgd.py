@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyalex.backend import device_of, get_array_module, to_cpu, to_device
+from tinyalex.backend import device_of, device_scope, get_array_module, to_cpu, to_device
 from tinyalex.layers import Parameter
 from tinyalex.ops import cuda, threads, workspace
 
@@ -117,26 +117,29 @@ class MomentumSGD:
         w, v, g = w[part], v[part], g[part]
         lr, momentum, decay = group["lr"], group["momentum"], group["weight_decay"]
         xp = get_array_module(w)
-        if cuda.runs_kernels(xp) and w.flags.c_contiguous and v.flags.c_contiguous:
-            g = xp.ascontiguousarray(g, dtype=w.dtype)
-            cuda.launch(UPDATE_KERNEL, "momentum_sgd", w.dtype, w.size, w, v, g, lr, momentum, w.dtype.type(decay * lr))
-            return
-        tmp = workspace.take(w.shape, w.dtype, w)
-        # v <- momentum * v - weight_decay * lr * w - lr * dL/dw ;  w <- w + v
-        v *= w.dtype.type(momentum)
-        xp.multiply(w, w.dtype.type(decay * lr), out=tmp)
-        v -= tmp
-        xp.multiply(g, w.dtype.type(lr), out=tmp)
-        v -= tmp
-        w += v
-        workspace.give_back(tmp)
+        with device_scope(w):  # CuPy allocates on the current GPU: make it w's (a second tower's, say)
+            if cuda.runs_kernels(xp) and w.flags.c_contiguous and v.flags.c_contiguous:
+                g = xp.ascontiguousarray(g, dtype=w.dtype)
+                cuda.launch(UPDATE_KERNEL, "momentum_sgd", w.dtype, w.size, w, v, g, lr, momentum,
+                            w.dtype.type(decay * lr))
+                return
+            tmp = workspace.take(w.shape, w.dtype, w)
+            # v <- momentum * v - weight_decay * lr * w - lr * dL/dw ;  w <- w + v
+            v *= w.dtype.type(momentum)
+            xp.multiply(w, w.dtype.type(decay * lr), out=tmp)
+            v -= tmp
+            xp.multiply(g, w.dtype.type(lr), out=tmp)
+            v -= tmp
+            w += v
+            workspace.give_back(tmp)
 
     def _velocity(self, p: Parameter) -> Any:
         """p's velocity (zeros at first), on p's device; allocated once."""
         device = device_of(p.data)
         v = self.velocities.get(id(p))
         if v is None:
-            v = self.velocities[id(p)] = get_array_module(p.data).zeros_like(p.data)
+            with device_scope(p.data):  # zeros_like allocates on the current GPU, not on p's
+                v = self.velocities[id(p)] = get_array_module(p.data).zeros_like(p.data)
         elif device_of(v) != device:  # the model was moved since the last step
             v = self.velocities[id(p)] = to_device(v, device)
         return v
@@ -161,4 +164,5 @@ class MomentumSGD:
             p = params[int(i)]
             if tuple(v.shape) != p.shape:
                 raise ValueError(f"MomentumSGD.load_state_dict: velocity {i} has shape {tuple(v.shape)}, parameter {p.shape}")
-            self.velocities[id(p)] = get_array_module(p.data).array(v, dtype=p.dtype)
+            with device_scope(p.data):
+                self.velocities[id(p)] = get_array_module(p.data).array(v, dtype=p.dtype)
