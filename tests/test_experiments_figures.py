@@ -239,9 +239,10 @@ def test_hidden_features_are_the_last_hidden_layer_that_fc8_reads(trained):
 
 def test_dataset_features_follow_the_requested_indices(trained):
     model, train, _, _ = trained
-    every, labels = dataset_features(model, train, CROP, batch_size=7)
-    some, some_labels = dataset_features(model, train, CROP, indices=[5, 2, 30], batch_size=2)
+    every, labels, ids = dataset_features(model, train, CROP, batch_size=7)
+    some, some_labels, some_ids = dataset_features(model, train, CROP, indices=[5, 2, 30], batch_size=2)
     assert every.shape[0] == len(train) and np.array_equal(labels, train.labels)
+    assert np.array_equal(ids, np.arange(len(train))) and np.array_equal(some_ids, [5, 2, 30])
     assert np.allclose(some, every[[5, 2, 30]], atol=1e-5) and np.array_equal(some_labels, train.labels[[5, 2, 30]])
 
 
@@ -302,6 +303,29 @@ def test_the_figures_command_writes_every_png_from_a_checkpoint(trained, tmp_pat
     assert [row[:2] for row in rows[1:]] == [list(pair) for pair in zip(val.wnids, val.class_names)]
     assert main(["figures", str(tmp_path / "missing.npz"), "--out", str(out)]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_the_figures_of_an_image_folder_leave_out_its_undecodable_files(trained, tmp_path, capsys):
+    """One bad file in the folder stopped the neighbours figure: its indices no longer matched the images."""
+    import shutil
+    import warnings
+
+    from data_fixtures import write_broken
+
+    _, train, val, checkpoint = trained
+    folder = shutil.copytree(train.root, tmp_path / "photos")
+    for split in ("train", "val"):
+        write_broken(folder / split / train.wnids[0])
+    out = tmp_path / "figs"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(["figures", str(checkpoint), "--data", str(folder), "--out", str(out), "--queries", "50",
+                     "--neighbours", "4", "--batch-size", "16"])
+    assert code == 0, capsys.readouterr().err
+    assert all((out / f"{name}.png").exists() for name in ("kernels", "neighbours", "confusion"))
+    with open(out / "confusion.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert sum(int(v) for row in rows[1:] for v in row[2:]) == len(val)  # the three bad files are not counted
 
 
 def test_an_interrupted_figure_leaves_the_old_png_and_no_temporary_file(tmp_path):

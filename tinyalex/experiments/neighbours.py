@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from tinyalex.backend import to_cpu
 from tinyalex.data.augment import center_crop
+from tinyalex.data.dataset import FolderDataset
 from tinyalex.data.errors import DataError
 from tinyalex.data.loader import DataLoader
 from tinyalex.engine.tensor import as_tensor, no_grad
@@ -42,19 +43,21 @@ def hidden_features(model: Any, x: Any, layer: str = LAST_HIDDEN) -> Any:
 
 
 def dataset_features(model: Any, dataset: Any, crop: int, indices: Sequence[int] | None = None,
-                     batch_size: int = 64, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """(features (N, D) float32, labels (N,)) of the centre crops of ``dataset`` (or of its ``indices``)."""
-    part = dataset if indices is None else Subset(dataset, np.asarray(indices))
-    loader = DataLoader(part, batch_size, train=False, crop=crop, device=device)
+                     batch_size: int = 64, device: str = "cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features (N, D) float32, labels (N,), indices (N,)) of the centre crops of ``dataset`` (or of its
+    ``indices``): an image folder leaves out the files it cannot decode, and the indices say which are left."""
+    ids = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64)
+    loader = DataLoader(Subset(dataset, ids), batch_size, train=False, crop=crop, device=device)
     features, labels = [], []
     for x, y in loader:
         features.append(to_cpu(hidden_features(model, x)).reshape(len(y), -1))
         labels.append(to_cpu(y))
     found = sum(len(y) for y in labels)
-    if found != len(part):
-        raise DataError(f"only {found} of {len(part)} images could be decoded; prepare the set with "
-                        "`tinyalex prepare` (it skips bad files) so that indices match images")
-    return np.concatenate(features).astype(np.float32), np.concatenate(labels)
+    if found != len(ids) and isinstance(dataset, FolderDataset):  # it skipped (and reported) what it could not decode
+        ids = ids[[str(dataset.paths[i]) not in dataset.skipped for i in ids]]
+    if found != len(ids) or not found:
+        raise DataError(f"{found} of the {len(ids)} images asked for could be decoded")
+    return np.concatenate(features).astype(np.float32), np.concatenate(labels), ids
 
 
 def nearest_neighbours(queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -115,8 +118,8 @@ def neighbours_figure(model: Any, train: Any, test: Any, crop: int, queries: int
     query_ids = np.sort(rng.choice(len(test), min(queries, len(test)), replace=False))
     gallery_ids = (np.arange(len(train)) if gallery is None or gallery >= len(train)
                    else np.sort(rng.choice(len(train), gallery, replace=False)))
-    qf, ql = dataset_features(model, test, crop, query_ids, batch_size, device)
-    gf, gl = dataset_features(model, train, crop, gallery_ids, batch_size, device)
+    qf, ql, query_ids = dataset_features(model, test, crop, query_ids, batch_size, device)
+    gf, gl, gallery_ids = dataset_features(model, train, crop, gallery_ids, batch_size, device)
     nearest, _ = nearest_neighbours(qf, gf, min(k, len(gf)))
     names = train.class_names
     neighbour_images = np.stack([display_images(train, gallery_ids[row], crop) for row in nearest])
