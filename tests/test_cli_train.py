@@ -49,6 +49,7 @@ def test_the_run_folder_has_a_readable_config_and_a_log_that_survives_quiet(run_
                       "init": "he"}
     log = (out / "train.log").read_text().splitlines()
     assert "training small (" in log[0] and "epoch 1/1: train loss" in log[1]
+    assert " on 30 image files of 10 classes " in log[0]  # a folder's files: some may not decode
     assert "waiting for data" in log[1] and "computing" in log[1] and "validating" in log[1]
 
 
@@ -470,3 +471,10 @@ def test_distributed_workers_open_the_data_after_worker_0(run_dir, tmp_path):
     failed = run_workers(2, lambda c: open_data({"data": str(tmp_path)}, 64, c, "cpu", progress=False))
     assert "neither a prepared set" in str(failed[0]) and "worker 0 could not" in str(failed[1])
     assert all(isinstance(e, DataError) for e in failed.values())
+
+
+def test_the_closing_lines_error_and_accuracy_add_up_to_100_percent():
+    from tinyalex.cli.train import error_and_accuracy
+
+    assert error_and_accuracy(0.7125) == "71.3% (accuracy 28.7%)"  # it printed 71.2% and 28.7%
+    assert error_and_accuracy(0.12345) == "12.3% (accuracy 87.7%)"

@@ -222,6 +222,14 @@ def test_schedule_stop_ends_training_early(tmp_path):
     train, val = loaders()
     history = fit(model, train, val, opt, epochs=10, out_dir=tmp_path, schedule=sched, quiet=True)
     assert len(history) == 3 and sched.stop  # best, plateau -> reduce, plateau -> stop
+    model = tiny_alexnet()
+    opt = MomentumSGD(model.parameters(), lr=1e-12)
+    train, val = loaders()
+    again = Trainer(model, opt, tmp_path, ReduceLROnPlateau(opt, patience=1, min_lr=0.0, max_reductions=1), quiet=True)
+    assert len(again.fit(train, val, 20, resume=True)) == 3  # a larger --epochs does not go on
+    log = (tmp_path / "train.log").read_text()
+    assert "nothing to train: the schedule ended this run (validation error stopped improving after 1 " \
+           "learning-rate reduction); to train on, start a new run" in log and "larger --epochs" not in log
 
 
 def test_data_parallel_workers_match_one_worker_on_the_whole_batch(tmp_path):

@@ -211,8 +211,10 @@ def run(args: argparse.Namespace) -> int:
         show_warning = warnings_to(trainer)
         for warning in opening:
             show_warning(warning.message)
+        # a folder's files are decoded as they are met, so how many of them are images is not known yet
+        counted = "image files" if hasattr(train_set, "skipped") else "images"
         trainer.log(f"training {options['model']} ({model.num_parameters():,} parameters) on {len(train_set)} "
-                    f"images of {len(info['wnids'])} classes from {info['root']}, validating on {len(val_set)}; "
+                    f"{counted} of {len(info['wnids'])} classes from {info['root']}, validating on {len(val_set)}; "
                     f"device {device}; writing to {out}")
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
@@ -231,10 +233,15 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, terminating)
     if history:
         best = best_record(history)
-        trainer.log(f"done: best validation top-1 error {best['top1_error']:.1%} (accuracy "
-                    f"{1 - best['top1_error']:.1%}) at epoch {best['epoch']}; checkpoints, metrics.csv, curves.png "
+        trainer.log(f"done: best validation top-1 error {error_and_accuracy(best['top1_error'])} at epoch {best['epoch']}; checkpoints, metrics.csv, curves.png "
                     f"and train.log in {out}")
     return 0
+
+
+def error_and_accuracy(error: float) -> str:
+    """'71.2% (accuracy 28.8%)': the accuracy of the error as printed, so that the two add up to 100%."""
+    error = round(error, 3)
+    return f"{error:.1%} (accuracy {1 - error:.1%})"
 
 
 def stop_all(communicator: Any, code: int) -> int:

@@ -121,10 +121,12 @@ class Trainer:
             self.restore(self.last_path)
             where = f", batch {self.partial['batch']}" if self.partial else ""
             self.log(f"resumed after epoch {self.epoch}{where} from {self.last_path}")
-            if self.epoch >= epochs or self.stop_reason is not None:
-                why = (f"it has stopped ({self.stop_reason})" if self.stop_reason is not None
-                       else f"it has trained {self.epoch} of {epochs} epochs")
-                self.log(f"nothing to train: {why}; pass a larger --epochs to go on")
+            if self.stop_reason is not None:  # a larger --epochs would not change that
+                self.log(f"nothing to train: the schedule ended this run ({self.stop_reason}); "
+                         "to train on, start a new run")
+            elif self.epoch >= epochs:
+                self.log(f"nothing to train: it has trained {self.epoch} of {epochs} epochs; "
+                         "pass a larger --epochs to go on")
             if self.history:  # a full disk may have stopped them after the checkpoint, at the last epoch too
                 self._write_reports()
         if self.communicator is not None:
@@ -198,8 +200,8 @@ class Trainer:
         self.epoch += 1
         reduced = self.schedule is not None and self.schedule.step(record["top1_error"])
         if self.schedule is not None and self.schedule.stop:
-            self.stop_reason = (f"validation error stopped improving after {self.schedule.reductions} "
-                                "learning-rate reductions")
+            n = self.schedule.reductions
+            self.stop_reason = f"validation error stopped improving after {n} learning-rate reduction{'s' * (n != 1)}"
         self._write_outputs(record)
         self.log(format_record(record, epochs))
         if reduced:
