@@ -30,6 +30,17 @@ def src(tmp_path):
     return root, broken
 
 
+def test_prepare_refuses_a_class_none_of_whose_training_images_decodes(tmp_path):
+    """Such a class was kept: train then built a classifier for a class it never saw."""
+    root = make_folder_layout(tmp_path / "src", train_per_class=2, val_per_class=1)
+    for image in (root / "train" / WNIDS[2]).iterdir():
+        image.write_bytes(b"not an image")
+    with pytest.raises(DataError, match=rf"no training image of class\(es\) {WNIDS[2]} could be decoded "
+                                        rf"\(.*{WNIDS[2]}_0.*\); mend or remove those folders"):
+        prepare(root, tmp_path / "out", size=SIZE, workers=1, progress=False)
+    assert not (tmp_path / "out" / "meta.json").exists()
+
+
 def check_labels(out, split):
     """Every stored image is the flat grey of its label's class, and its path's folder is its wnid."""
     images = np.load(out / f"{split}_images.npy", mmap_mode="r")

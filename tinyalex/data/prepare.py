@@ -129,6 +129,14 @@ def build(plan: Plan, out: Path, size: int, workers: int | None, progress: bool,
         counts[split] = finish_split(out, split, plan, bad, size, state)
     if counts["train"] == 0:
         raise DataError(f"no training image of {plan.src} could be decoded; see the skipped files")
+    seen = np.bincount(np.load(out / "train_labels.npy"), minlength=len(plan.wnids))
+    unseen = [w for w, n in zip(plan.wnids, seen) if n == 0]
+    if unseen:  # a classifier would be built for a class it never sees
+        theirs = [f"{path} ({reason})" for path, reason, split in skipped
+                  if split == "train" and Path(path).parent.name in unseen]
+        shown = "; ".join(theirs[:5]) + (f"; and {len(theirs) - 5} more" if len(theirs) > 5 else "")
+        raise DataError(f"no training image of class(es) {', '.join(unseen)} could be decoded ({shown}); "
+                        "mend or remove those folders, or leave the classes out with --classes, and run again")
     train = np.load(out / "train_images.npy", mmap_mode="r")
     mean, cov = image_statistics(train, progress=progress)
     eigvals, eigvecs = principal_components(cov)
