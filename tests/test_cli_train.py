@@ -128,6 +128,7 @@ def test_evaluate_json_reports_centre_and_ten_crop_errors(run_dir, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["images"] == 20 and result["center"]["images"] == 20 and result["ten_crop"]["images"] == 20
     assert result["top1_error"] == result["ten_crop"]["top1_error"]
+    assert result["epoch"] == 1 and result["next_epoch_batches"] == 0
     for key in ("top1_error", "top5_error"):
         assert 0.0 <= result[key] <= 1.0
     assert result["top5_error"] <= result["top1_error"]
@@ -379,7 +380,7 @@ def start_train(script, data, out, batch_size, epochs):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent)
 
 
-def test_sigterm_mid_epoch_saves_a_resumable_checkpoint_and_prints_the_resume_command(run_dir, tmp_path):
+def test_sigterm_mid_epoch_saves_a_resumable_checkpoint_and_prints_the_resume_command(run_dir, tmp_path, capsys):
     data, _ = run_dir
     out = tmp_path / "run"
     child = start_train(ANNOUNCING_TRAIN, data, out, batch_size=2, epochs=1)
@@ -395,8 +396,12 @@ def test_sigterm_mid_epoch_saves_a_resumable_checkpoint_and_prints_the_resume_co
     assert f"continue with: tinyalex train --resume --out {out}" in err and "Traceback" not in err
     meta = load_checkpoint(out / "last.npz")["meta"]
     assert meta["epoch"] == 0 and 3 <= meta["partial"]["batch"] < 15
-    assert f"interrupted at epoch 1, batch {meta['partial']['batch']}" in (out / "train.log").read_text()
+    assert f"interrupted in epoch 1 after batch {meta['partial']['batch']}" in (out / "train.log").read_text()
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "last.npz"), "--center-only"]) == 0  # it said "(epoch 0)"
+    assert f"last.npz ({meta['partial']['batch']} batches of epoch 1) on " in capsys.readouterr().out
     assert main(["train", "--resume", "--out", str(out), "--quiet"]) == 0
+    assert f"resumed in epoch 1 after batch {meta['partial']['batch']} from" in (out / "train.log").read_text()
     assert load_checkpoint(out / "last.npz")["meta"]["epoch"] == 1
 
 

@@ -191,7 +191,7 @@ def test_an_epoch_resumed_mid_way_on_two_workers_counts_every_image_once(tmp_pat
     whole = run_mpi(2, "-m", "tinyalex", *common, "--out", str(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
     cut = run_mpi(2, "-c", interrupted, *common, "--out", str(tmp_path / "cut"))
-    assert cut.returncode == 130 and "interrupted at epoch 1, batch 2" in cut.stderr, cut.stderr
+    assert cut.returncode == 130 and "interrupted in epoch 1 after batch 2" in cut.stderr, cut.stderr
     resumed = run_mpi(2, "-m", "tinyalex", *common, "--out", str(tmp_path / "cut"), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     rows = [(tmp_path / run / "metrics.csv").read_text().splitlines()[1].split(",")[:3] for run in ("whole", "cut")]

@@ -35,8 +35,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results))
         return 0
-    print(f"{results['checkpoint']} (epoch {results['epoch']}) on {results['images']} {results['split']} images "
-          f"of {results['data']}")
+    epoch, batches = results["epoch"], results["next_epoch_batches"]  # a Ctrl-C saves in the middle of an epoch
+    trained = f"epoch {epoch}"
+    if batches:
+        trained = f"{trained} and {batches} batches of epoch {epoch + 1}" if epoch else f"{batches} batches of epoch 1"
+    print(f"{results['checkpoint']} ({trained}) on {results['images']} {results['split']} images of {results['data']}")
     for name, label in (("center", "centre crop"), ("ten_crop", "10 crops   ")):
         if name in results:
             r = results[name]

@@ -72,6 +72,7 @@ def evaluate_checkpoint(path: str | os.PathLike, data: str | os.PathLike | None 
                         progress: bool = True) -> dict[str, Any]:
     """Errors of a saved model on the data it was trained on (or ``data``) with the centre crop and,
     unless ``ten_crop`` is False, with ten-crop averaging. Top-level errors are ten-crop when computed.
+    ``epoch`` epochs were trained, and ``next_epoch_batches`` batches of the next one.
 
     ``skipped`` counts the files of the split that were not scored (``skipped_files`` says which and
     why): unreadable images, and images of classes the network was not trained on; for a prepared
@@ -81,8 +82,10 @@ def evaluate_checkpoint(path: str | os.PathLike, data: str | os.PathLike | None 
     model, checkpoint = load_model(path, device)
     info = data_of(path, checkpoint)
     dataset = open_split(info, checkpoint["mean"], split, data)
+    partial = checkpoint["meta"].get("partial")  # a checkpoint saved by Ctrl-C in the middle of an epoch
     results: dict[str, Any] = {"checkpoint": str(path), "data": str(data or info["root"]), "split": split,
-                               "epoch": checkpoint["meta"]["epoch"]}
+                               "epoch": checkpoint["meta"]["epoch"],
+                               "next_epoch_batches": partial["batch"] if partial else 0}
     modes = {"center": False, "ten_crop": True} if ten_crop else {"center": False}
     for name, tens in modes.items():
         loader = DataLoader(dataset, batch_size=batch_size, train=False, crop=info["crop"], ten_crop=tens,

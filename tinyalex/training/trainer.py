@@ -119,8 +119,9 @@ class Trainer:
             if self.last_path is None or not self.last_path.is_file():
                 raise CheckpointError(f"nothing to resume: no checkpoint at {self.last_path}")
             self.restore(self.last_path)
-            where = f", batch {self.partial['batch']}" if self.partial else ""
-            self.log(f"resumed after epoch {self.epoch}{where} from {self.last_path}")
+            where = (f"in epoch {self.epoch + 1} after batch {self.partial['batch']}" if self.partial
+                     else f"after epoch {self.epoch}")
+            self.log(f"resumed {where} from {self.last_path}")
             if self.stop_reason is not None:  # a larger --epochs would not change that
                 self.log(f"nothing to train: the schedule ended this run ({self.stop_reason}); "
                          "to train on, start a new run")
@@ -306,7 +307,7 @@ class Trainer:
             where = f"checkpoint {self.last_path}"
             if self.writer:
                 self.save(self.last_path)
-        message = f"interrupted at epoch {self.epoch + 1}, batch {self.partial['batch']}; {where}"
+        message = f"interrupted in epoch {self.epoch + 1} after batch {self.partial['batch']}; {where}"
         self.log(message, echo=False)
         raise Interrupted(message, signum)
 
