@@ -24,3 +24,16 @@ def test_crops_that_see_a_small_part_of_each_image_are_warned_about(prepared_40)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         open_datasets(prepared_40, 32, progress=False)  # 80%: near the paper's share, nothing to say
+
+
+def test_images_too_small_for_the_crops_say_what_size_to_prepare_and_which_net_fits(prepared_40, tmp_path):
+    from tinyalex.data.errors import DataError
+
+    with pytest.raises(DataError, match=r"holds 40x40 images, too small for 64x64 crops: prepare the images with "
+                                        r"--size 73$"):
+        open_datasets(prepared_40, 64, progress=False)
+    make_folder_layout(tmp_path / "src", train_per_class=1, val_per_class=1, all_modes=False)
+    prepare(tmp_path / "src", tmp_path / "prepared", size=73, progress=False)
+    with pytest.raises(DataError, match=r"too small for 224x224 crops: prepare the images with --size 256; "
+                                        r"--model small trains on 64x64 crops"):
+        open_datasets(tmp_path / "prepared", 224, progress=False)

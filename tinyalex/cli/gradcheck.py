@@ -34,8 +34,11 @@ def run(args: argparse.Namespace) -> int:
     candidates = checks.all_checks(args.seed) + (checks.paper_checks(args.seed) if args.directional else [])
     selected = [c for c in candidates if not args.names or any(n in c.name for n in args.names)]
     if not selected:
-        print(f"no check matches {' '.join(args.names)}")
-        return 1
+        names = ", ".join(dict.fromkeys(c.name for c in candidates))
+        more = "" if args.directional else "; --directional adds AlexNet's layers at the paper's sizes (alexnet.*)"
+        print(f"tinyalex gradcheck: error: no check matches {' '.join(args.names)}; the checks are {names}{more}",
+              file=sys.stderr)
+        return 2
     rows, failures = [], []
     for check in selected:
         try:

@@ -16,6 +16,7 @@ from tinyalex.data.dataset import FolderDataset, PreparedDataset
 from tinyalex.data.errors import DataError
 from tinyalex.data.prepare import prepare, read_meta, unfinished
 from tinyalex.data.synthetic import default_root, ensure_default_dataset
+from tinyalex.models.alexnet import SMALL_INPUT_SIZE
 
 # The paper crops 224 from 256 (Section 4.1); smaller crops keep that ratio.
 PAPER_CROP, PAPER_SIZE = 224, 256
@@ -56,7 +57,10 @@ def open_datasets(data: str | os.PathLike | None, crop: int, progress: bool = Tr
         raise DataError(f"{root} has {len(train.wnids)} class ({', '.join(train.wnids)}): a classifier needs at "
                         "least two to learn anything")
     if crop > train.size:
-        raise DataError(f"{root} holds {train.size}x{train.size} images, too small for {crop}x{crop} crops")
+        fits = (f"; --model small trains on {SMALL_INPUT_SIZE}x{SMALL_INPUT_SIZE} crops" if train.size >= SMALL_INPUT_SIZE
+                else "")
+        raise DataError(f"{root} holds {train.size}x{train.size} images, too small for {crop}x{crop} crops: prepare "
+                        f"the images with --size {image_size_for(crop)}{fits}")
     if crop < SMALLEST_SHARE * train.size:  # the paper's 224 of 256 see 88% of an image's side
         warnings.warn(f"{root} holds {train.size}x{train.size} images: {crop}x{crop} crops see only "
                       f"{crop / train.size:.0%} of an image's side (the paper's 224 of 256: 88%); prepare it with "
