@@ -40,6 +40,12 @@ def test_tanh_falls_back_on_the_final_training_error_when_25_percent_was_not_rea
                                    "error +19.0 ± 1.0 points")
     quicker = entry(BASE_TOP1, train=[0.40, 0.41, 0.42], expects="slower")
     assert verdict(quicker, BASE).startswith("disagrees (faster)")
+    one = entry([0.6], train=[0.48], reach=(None,), expects="slower", base_top1=[0.6])
+    base = entry([0.6], train=[0.51], reach=(None,), expects=None, base_top1=[0.6])
+    assert verdict(one, base).endswith("final training error -3.0 points")  # one seed has no spread: not "± 0.0"
+    assert verdict(entry([0.6], reach=(9,), expects="slower", base_top1=[0.6]),
+                   entry([0.6], reach=(3,), expects=None, base_top1=[0.6])) == \
+        "unresolved: +6.0 epochs to 25% training error"
 
 
 def test_controls_and_other_comparisons_make_no_claim():

@@ -31,12 +31,17 @@ def slower(entry: dict[str, Any], baseline: dict[str, Any]) -> str:
     reach, base = entry["epochs_to_threshold"], baseline["epochs_to_threshold"]
     if reach["not_reached"] == 0 and base["not_reached"] == 0:
         diff = paired_difference(reach["runs"], base["runs"])
-        found = f"{diff['mean']:+.1f} ± {diff['sd'] or 0:.1f} epochs to {THRESHOLD:.0%} training error"
+        found = f"{diff['mean']:+.1f}{spread(diff['sd'])} epochs to {THRESHOLD:.0%} training error"
         return f"{judge(diff, 'slower', 'faster')}: {found}"
     diff = paired_difference(entry["train_error"]["runs"], baseline["train_error"]["runs"])
     found = (f"{THRESHOLD:.0%} training error not reached by every run; final training error "
-             f"{100 * diff['mean']:+.1f} ± {100 * (diff['sd'] or 0):.1f} points")
+             f"{100 * diff['mean']:+.1f}{spread(diff['sd'], 100)} points")
     return f"{judge(diff, 'slower', 'faster')}: {found}"
+
+
+def spread(sd: float | None, scale: float = 1.0) -> str:
+    """' ± sd', or nothing for one seed, whose spread is unknown (it read '± 0.0')."""
+    return "" if sd is None else f" ± {scale * sd:.1f}"
 
 
 def verdict(entry: dict[str, Any], baseline: dict[str, Any]) -> str:
