@@ -90,14 +90,16 @@ def test_a_failed_check_stops_the_benchmark_before_any_timing(torch_present):
     assert "DIFFERENT" in format_results(results) and "norm1: forward differs" in format_results(results)
 
 
-def test_without_torch_only_tinyalex_runs_and_no_check(monkeypatch):
+def test_a_comparison_without_torch_is_refused_before_anything_runs(monkeypatch):
+    """It timed tinyalex alone and exited 0, though the ratio asked for was never measured."""
     monkeypatch.setattr(suite, "torch_installed", lambda: False)
     children = FakeChildren({"tinyalex": [[0.1], [0.2]]})
-    messages = []
-    results = suite.run_benchmark([Config("small", 8, 1, 0)], compare_torch=True, rounds=2, log=messages.append,
-                                  run=children)
-    assert [call[0] for call in children.calls] == ["tinyalex", "tinyalex"]
-    assert "ratio" not in results["configs"][0]["train"] and "not installed" in messages[0]
+    with pytest.raises(RuntimeError, match="--compare torch needs PyTorch, which is not installed"):
+        suite.run_benchmark([Config("small", 8, 1, 0)], compare_torch=True, rounds=2, log=lambda _: None,
+                            run=children)
+    assert children.calls == []
+    results = suite.run_benchmark([Config("small", 8, 1, 0)], rounds=2, log=lambda _: None, run=children)
+    assert [call[0] for call in children.calls] == ["tinyalex", "tinyalex"] and "ratio" not in results["configs"][0]["train"]
 
 
 def test_layers_run_one_child_per_framework(torch_present):

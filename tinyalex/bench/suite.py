@@ -77,11 +77,9 @@ def run_benchmark(
     With `compare_torch`, the same-network check of every net runs first; when one fails, nothing
     is timed (results["configs"] stays empty). `run` starts one child (tests pass a fake one).
     """
-    frameworks = ["tinyalex"]
-    if compare_torch and torch_installed():
-        frameworks.append("torch")
-    elif compare_torch:
-        log("PyTorch is not installed: timing tinyalex alone")
+    if compare_torch and not torch_installed():  # asked for a ratio: tinyalex's time alone would not give one
+        raise RuntimeError("--compare torch needs PyTorch, which is not installed here (pip install torch)")
+    frameworks = ["tinyalex", "torch"] if compare_torch else ["tinyalex"]
     results: dict[str, Any] = {"environment": environment.host(), "device": device, "rounds": rounds,
                                "method": METHOD, "frameworks": {}, "same_network": {}, "configs": []}
     if "torch" in frameworks:
