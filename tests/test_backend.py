@@ -128,7 +128,6 @@ def test_gpu_with_cupy_but_no_device_says_so(fake_cupy):
 def test_tinyalex_device_environment_variable_without_gpu(no_cupy, monkeypatch, value, expected):
     monkeypatch.setenv("TINYALEX_DEVICE", value)
     assert backend.resolve_device(None) == expected
-    assert backend.default_device() == expected
 
 
 def test_tinyalex_device_gpu_without_cupy_raises(no_cupy, monkeypatch):

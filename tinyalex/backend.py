@@ -133,11 +133,6 @@ def resolve_device(device: str | None = None) -> str:
     raise ValueError(f"unknown {source} {choice!r}: expected 'cpu', 'gpu' or 'auto'")
 
 
-def default_device() -> str:
-    """The device chosen by TINYALEX_DEVICE (default: auto)."""
-    return resolve_device(None)
-
-
 def to_cpu(x: Any) -> Any:
     """A NumPy array holding x (no copy when x already is one)."""
     if is_cupy_array(x):

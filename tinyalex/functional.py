@@ -10,8 +10,9 @@ from tinyalex.ops.dropout import dropout
 from tinyalex.ops.linear import linear
 from tinyalex.ops.local_response_norm import local_response_norm
 from tinyalex.ops.max_pool2d import max_pool2d
-from tinyalex.ops.relu import relu, tanh
+from tinyalex.ops.relu import relu
 from tinyalex.ops.softmax_cross_entropy import log_softmax, softmax, softmax_cross_entropy
+from tinyalex.ops.tanh import tanh
 
 __all__ = [
     "conv2d", "dropout", "exp", "flatten", "linear", "local_response_norm", "log", "log_softmax",

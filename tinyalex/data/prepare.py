@@ -38,7 +38,6 @@ from tinyalex.data.space import DISK_FULL, DiskFullError, reserve
 from tinyalex.data.stats import image_statistics, principal_components
 
 FORMAT = "tinyalex-prepared-v1"
-SPLITS = ("train", "val")
 CHUNK = 256  # images decoded between two checkpoints of the resume state
 PENDING, DONE, BAD = 0, 1, 2
 

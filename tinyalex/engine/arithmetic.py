@@ -47,6 +47,7 @@ class Mul(Function):
         return a * b
 
     def backward(self, gy):
+        # d(ab)/da = b, d(ab)/db = a; sum_to undoes broadcasting
         return sum_to(gy * self.b, self.a.shape), sum_to(gy * self.a, self.b.shape)
 
 
@@ -56,6 +57,7 @@ class Div(Function):
         return a / b
 
     def backward(self, gy):
+        # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
         ga = gy / self.b
         return sum_to(ga, self.a.shape), sum_to(-ga * self.a / self.b, self.b.shape)
 
@@ -79,6 +81,7 @@ class Pow(Function):
         return a**self.exponent
 
     def backward(self, gy):
+        # d(a^c)/da = c a^(c-1)
         c = self.exponent
         return gy * c * self.a ** (c - 1)
 
@@ -89,6 +92,7 @@ class Exp(Function):
         return self.y
 
     def backward(self, gy):
+        # d exp(a)/da = exp(a)
         return gy * self.y
 
 
@@ -98,6 +102,7 @@ class Log(Function):
         return get_array_module(a).log(a)
 
     def backward(self, gy):
+        # d log(a)/da = 1/a
         return gy / self.a
 
 
@@ -111,6 +116,7 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, gy):
+        # dL/da = dL/dy b^T, dL/db = a^T dL/dy
         ga = gy @ self.b.T if self.needs_input_grad[0] else None
         gb = self.a.T @ gy if self.needs_input_grad[1] else None
         return ga, gb
@@ -220,47 +226,47 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     return as_tensor(a), as_tensor(b)
 
 
-def add(a, b) -> Tensor:
+def add(a: Any, b: Any) -> Tensor:
     return Add()(*_pair(a, b))
 
 
-def sub(a, b) -> Tensor:
+def sub(a: Any, b: Any) -> Tensor:
     return Sub()(*_pair(a, b))
 
 
-def mul(a, b) -> Tensor:
+def mul(a: Any, b: Any) -> Tensor:
     return Mul()(*_pair(a, b))
 
 
-def div(a, b) -> Tensor:
+def div(a: Any, b: Any) -> Tensor:
     return Div()(*_pair(a, b))
 
 
-def neg(a) -> Tensor:
+def neg(a: Any) -> Tensor:
     return Neg()(a)
 
 
-def power(a, exponent: float) -> Tensor:
+def power(a: Any, exponent: float) -> Tensor:
     return Pow(exponent)(a)
 
 
-def exp(a) -> Tensor:
+def exp(a: Any) -> Tensor:
     return Exp()(a)
 
 
-def log(a) -> Tensor:
+def log(a: Any) -> Tensor:
     return Log()(a)
 
 
-def matmul(a, b) -> Tensor:
+def matmul(a: Any, b: Any) -> Tensor:
     return MatMul()(a, b)
 
 
-def sum(a, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001 - mirrors numpy
+def sum(a: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001 - mirrors numpy
     return Sum(axis, keepdims)(a)
 
 
-def mean(a, axis: Any = None, keepdims: bool = False) -> Tensor:
+def mean(a: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     a = as_tensor(a)
     count = 1
     for i in _normalize_axis(axis, a.ndim):
@@ -268,23 +274,23 @@ def mean(a, axis: Any = None, keepdims: bool = False) -> Tensor:
     return div(sum(a, axis, keepdims), count)
 
 
-def max(a, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001 - mirrors numpy
+def max(a: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001 - mirrors numpy
     return Max(axis, keepdims)(a)
 
 
-def reshape(a, *shape: Any) -> Tensor:
+def reshape(a: Any, *shape: Any) -> Tensor:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     return Reshape(shape)(a)
 
 
-def transpose(a, *axes: Any) -> Tensor:
+def transpose(a: Any, *axes: Any) -> Tensor:
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
     return Transpose(axes or None)(a)
 
 
-def flatten(a) -> Tensor:
+def flatten(a: Any) -> Tensor:
     """(N, ...) -> (N, prod(...)): the step from the last pooling layer to fc6."""
     a = as_tensor(a)
     features = 1

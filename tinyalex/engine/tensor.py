@@ -142,6 +142,7 @@ class Tensor:
         return to_device(self, device)
 
     def detach(self) -> "Tensor":
+        """The same data as a new leaf outside the graph: no gradient flows back through it."""
         return Tensor(self.data)
 
     # --- autograd ----------------------------------------------------------------
@@ -232,6 +233,7 @@ class Tensor:
             self.grad = self.grad + grad
 
     def zero_grad(self) -> None:
+        """Forget the gradient: None, not zeros, so the next backward's first gradient is kept without a sum."""
         self.grad = None
 
     # --- operators (defined in arithmetic.py, attached there) ----------------------

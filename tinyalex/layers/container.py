@@ -1,13 +1,9 @@
-"""Sequential and Flatten: chaining layers."""
-from tinyalex.engine.arithmetic import flatten
+"""Sequential: chaining layers."""
+from collections.abc import Iterator
+from typing import Any
+
+from tinyalex.engine.tensor import Tensor
 from tinyalex.layers.module import Module
-
-
-class Flatten(Module):
-    """(N, C, H, W) -> (N, C*H*W)."""
-
-    def forward(self, x):
-        return flatten(x)
 
 
 class Sequential(Module):
@@ -16,7 +12,7 @@ class Sequential(Module):
     def __init__(self, *layers: Module):
         self.layers = list(layers)
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         for i, layer in enumerate(self.layers):
             yield str(i), layer
 
@@ -26,7 +22,7 @@ class Sequential(Module):
     def __len__(self) -> int:
         return len(self.layers)
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Tensor:
         for layer in self.layers:
             x = layer(x)
         return x

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tinyalex.engine.tensor import Tensor
 from tinyalex.layers.init import as_rng, constant, normal
 from tinyalex.layers.module import Module, Parameter
 from tinyalex.ops.conv2d import conv2d
@@ -34,7 +35,7 @@ class Conv2d(Module):
         self.weight = Parameter(normal(shape, weight_std, as_rng(rng)), name="weight")
         self.bias = Parameter(constant((out_channels,), bias_init), name="bias") if bias else None
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Tensor:
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups)
 
     def extra_repr(self) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tinyalex.engine.tensor import Tensor
 from tinyalex.layers.init import as_rng, constant, normal
 from tinyalex.layers.module import Module, Parameter
 from tinyalex.ops.linear import linear
@@ -24,7 +25,7 @@ class Linear(Module):
         self.weight = Parameter(normal((out_features, in_features), weight_std, as_rng(rng)), name="weight")
         self.bias = Parameter(constant((out_features,), bias_init), name="bias") if bias else None
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Tensor:
         return linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:

@@ -1,5 +1,8 @@
 """Local response normalization as a layer, with the paper's constants as defaults."""
+from typing import Any
+
 from tinyalex.engine.arithmetic import reshape
+from tinyalex.engine.tensor import Tensor
 from tinyalex.layers.module import Module
 from tinyalex.ops.local_response_norm import local_response_norm
 from tinyalex.ops.validate import ShapeError, check_nchw
@@ -15,7 +18,7 @@ class LocalResponseNorm(Module):
     def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0, groups: int = 1):
         self.size, self.alpha, self.beta, self.k, self.groups = size, alpha, beta, k, groups
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Tensor:
         g = self.groups
         if g == 1:
             return local_response_norm(x, self.size, self.alpha, self.beta, self.k)

@@ -1,6 +1,7 @@
 """Max pooling as a layer; MaxPool2d(3, 2) is the paper's overlapping pooling."""
 from typing import Any
 
+from tinyalex.engine.tensor import Tensor
 from tinyalex.layers.module import Module
 from tinyalex.ops.im2col import pair
 from tinyalex.ops.max_pool2d import max_pool2d
@@ -12,7 +13,7 @@ class MaxPool2d(Module):
         self.stride = pair(stride if stride is not None else kernel_size, "MaxPool2d: stride", least=1)
         self.padding = pair(padding, "MaxPool2d: padding", least=0)
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Tensor:
         return max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self) -> str:

@@ -100,8 +100,9 @@ class Module:
         return self.train(False)
 
     def zero_grad(self) -> None:
+        """Forget every parameter's gradient (the next backward starts them afresh)."""
         for p in self.parameters():
-            p.grad = None
+            p.zero_grad()
 
     def to(self, device: str) -> "Module":
         """Move every parameter to 'cpu', 'gpu' or 'gpu:<id>' in place; returns self."""

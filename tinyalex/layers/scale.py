@@ -1,5 +1,7 @@
 """A fixed gain as a layer: the control that stands in for LRN with LRN's measured mean gain."""
-from tinyalex.engine.tensor import as_tensor
+from typing import Any
+
+from tinyalex.engine.tensor import Tensor, as_tensor
 from tinyalex.layers.module import Module
 
 
@@ -9,7 +11,7 @@ class Scale(Module):
     def __init__(self, factor: float):
         self.factor = float(factor)
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Tensor:
         return as_tensor(x) * self.factor
 
     def extra_repr(self) -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from tinyalex.backend import get_array_module
 from tinyalex.engine.tensor import Function, Tensor
 from tinyalex.ops import cuda, threads, workspace
@@ -67,7 +69,7 @@ class Conv2d(Function):
             raise ValueError(f"conv2d: Winograd's F(2x2, 3x3) needs a 3x3 kernel at stride 1, got a "
                              f"{w.shape[2]}x{w.shape[3]} kernel at stride {self.stride}")
         wide = w.shape[1] * (w.shape[0] // self.groups) >= WINOGRAD_MIN_PRODUCT
-        auto = self.algorithm == "auto" and wide and get_array_module(x).__name__ == "numpy"
+        auto = self.algorithm == "auto" and wide and get_array_module(x) is np
         return fits and (auto or self.algorithm == "winograd")
 
     def _shapes(self, x: Any, w: Any) -> tuple:

@@ -11,8 +11,9 @@ the right-hand side of one matrix product for the whole batch, with no transpose
 col2im adds each kernel offset's slice back, a loop over the KH*KW offsets (never over
 output pixels).
 
-These two are the plain version, the one lesson 4 builds. Conv2d runs a channels-last
-variant (`im2col_nhwc`, `col2im_nhwc`): the same windows, with the channels innermost. An
+These two are the plain version, the one lesson 4 builds. Conv2d mostly runs a channels-last
+variant (`im2col_nhwc`, `col2im_nhwc`): the same windows, with the channels innermost, and keeps
+the plain col2im for a backward whose towers have fewer channels than OW. An
 NCHW window row is only OW numbers long (7 in alexnet_small's conv3-conv5), and NumPy pays
 for every short row it copies; channels-last, each copy moves KW*C contiguous numbers at a
 time (192 there), measured 2-6x faster for im2col and 1.5-3.5x for col2im when C >= 64.

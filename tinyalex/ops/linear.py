@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from tinyalex.backend import get_array_module
 from tinyalex.engine.tensor import Function, Tensor
 from tinyalex.ops import threads
@@ -66,7 +68,7 @@ class Linear(Function):
 
 def _blocks(n: int, like: Any, w: Any) -> list[slice]:
     """n rows or features as one block per op thread (one block on the GPU, or for a W under 1 MiB)."""
-    return threads.split(n, nbytes=w.nbytes) if get_array_module(like).__name__ == "numpy" else [slice(0, n)]
+    return threads.split(n, nbytes=w.nbytes) if get_array_module(like) is np else [slice(0, n)]
 
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:

@@ -148,6 +148,7 @@ class MaxPool2d(Function):
         return y
 
     def backward(self, gy):
+        # dL/dx[p] = sum of dL/dy[w] over the windows w whose maximum sits at p (0 where none does)
         xp = get_array_module(gy)
         if cuda.runs_kernels(xp) and self.argmax.dtype == xp.uint8:
             gx = xp.empty(self.x_shape, dtype=gy.dtype)

@@ -7,8 +7,7 @@ from tinyalex.backend import get_array_module
 from tinyalex.engine.tensor import Function, Tensor
 from tinyalex.ops import threads, workspace
 
-
-CHUNK_BYTES = 2**20  # elements passed at a time, spread over the op threads
+CHUNK_BYTES = 2**20  # bytes of the array per piece, the pieces spread over the op threads
 
 
 def _pieces(a: Any) -> list[slice]:
@@ -48,20 +47,5 @@ class ReLU(Function):
 
 
 def relu(x: Any) -> Tensor:
+    """max(0, x), elementwise."""
     return ReLU()(x)
-
-
-class Tanh(Function):
-    """tanh, the saturating unit the paper compares ReLU against (Figure 1)."""
-
-    def forward(self, x):
-        self.y = get_array_module(x).tanh(x)
-        return self.y
-
-    def backward(self, gy):
-        # d tanh(x)/dx = 1 - tanh(x)^2
-        return gy * (1 - self.y * self.y)
-
-
-def tanh(x: Any) -> Tensor:
-    return Tanh()(x)

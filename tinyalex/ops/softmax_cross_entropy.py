@@ -37,6 +37,7 @@ class SoftmaxCrossEntropy(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         n = self.p.shape[0]
+        # dL/dz = (p - onehot(t)) / N, p = softmax(z)
         g = self.p.copy()
         g[xp.arange(n), self.labels] -= 1
         return g * (gy / n)
@@ -50,11 +51,15 @@ def softmax_cross_entropy(logits: Any, labels: Any) -> Tensor:
 
 
 class LogSoftmax(Function):
+    """Keeps only the output: its exponential is the softmax that backward needs."""
+
     def forward(self, z):
+        # y_k = z_k - log sum_j exp(z_j)
         self.y = _log_softmax(z)
         return self.y
 
     def backward(self, gy):
+        # dL/dz_j = gy_j - softmax(z)_j * sum_k gy_k
         xp = get_array_module(gy)
         return gy - xp.exp(self.y) * gy.sum(axis=1, keepdims=True)
 

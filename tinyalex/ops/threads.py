@@ -13,8 +13,8 @@ too small to split, in the calling thread (`run_parts`, `one_blas_thread`). Outs
 thread count is left as the user had it.
 
 `TINYALEX_THREADS` sets the pool's size (default: the cores this process may use); 1 runs
-everything in the calling thread. CuPy arrays never come here: on the GPU a chunk is the
-whole batch.
+everything in the calling thread. CuPy work is never split over threads: `run_parts` runs its
+parts one after another in the calling thread (one part, or the chunks an op asks for).
 """
 from __future__ import annotations
 
