@@ -174,3 +174,11 @@ def test_a_gpu_that_is_not_there_is_an_error_line_naming_what_to_install(argv, c
     assert capsys.readouterr().err.startswith(f"tinyalex {argv[0]}: error: the GPU was requested but CuPy is not "
                                               "installed: install CuPy: the wheel for your CUDA version, e.g. "
                                               "`pip install cupy-cuda12x`")
+
+
+def test_version_prints_the_packages_version(capsys):
+    import tinyalex
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out == f"tinyalex {tinyalex.__version__}\n"

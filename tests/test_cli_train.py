@@ -152,6 +152,10 @@ def test_predict_prints_top5_and_reports_bad_files_without_stopping(run_dir, tmp
     assert "broken.jpg" in captured.err and "not a readable image" in captured.err
     lines = captured.out.splitlines()
     assert lines[0] == str(good) and len(lines) == 6 and lines[1].lstrip().startswith("1.")
+    assert main(["predict", str(out / "last.npz"), str(good), "--top", "10"]) == 0
+    ranks = capsys.readouterr().out.splitlines()[1:]
+    assert [line[:5] for line in ranks] == [f"  {r:>2}." for r in range(1, 11)]  # rank 10 was out of line
+    assert len({line.index("%") for line in ranks}) == 1
 
 
 def test_predict_takes_folders_recursively(run_dir, tmp_path, capsys):

@@ -10,6 +10,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from tinyalex import __version__
 from tinyalex.backend import environment_problem
 
 # Subcommand name -> module under tinyalex.cli defining add_arguments(parser) and run(args) -> int.
@@ -27,6 +28,7 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tinyalex", description="AlexNet from scratch on NumPy/CuPy.")
+    parser.add_argument("--version", action="version", version=f"tinyalex {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         module = importlib.import_module(f"tinyalex.cli.{name}")

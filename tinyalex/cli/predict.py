@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(asdict(p)))
         elif p.error is None:
             print(p.path)
+            width = len(str(len(p.top)))  # ranks right-aligned: " 9." above "10."
             for rank, (wnid, name, prob) in enumerate(p.top, 1):
                 label = wnid if name == wnid else f"{name} ({wnid})"
-                print(f"  {rank}. {prob:6.1%}  {label}")
+                print(f"  {rank:>{width}}. {prob:6.1%}  {label}")
     return 1 if empty or any(p.error is not None for p in predictions) else 0
