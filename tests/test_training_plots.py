@@ -19,6 +19,7 @@ def test_loss_is_on_a_log_scale_and_learning_rate_changes_are_marked():
     for ax in (left, right):
         assert dashed_marks(ax) == [2.5, 4.5]  # between the last epoch at the old rate and the first at the new
         assert [t.get_text() for t in ax.texts] == ["lr 0.001", "lr 0.0001"]
+        assert len({t.xyann[1] for t in ax.texts}) == 2  # two epochs apart, at one height they overlapped
 
 
 def test_a_constant_learning_rate_draws_no_marks(tmp_path):

@@ -34,8 +34,9 @@ def history_figure(history: list[dict[str, Any]]) -> Figure:
         for k, (epoch, lr) in enumerate(lr_changes(history)):  # between the last epoch at the old rate and this one
             ax.axvline(epoch - 0.5, color="grey", linestyle="--", linewidth=1,
                        label="learning rate changed" if k == 0 else None)
-            ax.annotate(f"lr {lr:g}", (epoch - 0.5, 1), xycoords=("data", "axes fraction"), xytext=(2, -12),
-                        textcoords="offset points", fontsize="small", color="grey")
+            # labels of changes a few epochs apart would overlap at one height: three heights in turn
+            ax.annotate(f"lr {lr:g}", (epoch - 0.5, 1), xycoords=("data", "axes fraction"),
+                        xytext=(2, -12 - 11 * (k % 3)), textcoords="offset points", fontsize="small", color="grey")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
