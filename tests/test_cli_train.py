@@ -487,3 +487,17 @@ def test_the_closing_lines_error_and_accuracy_add_up_to_100_percent():
 
     assert error_and_accuracy(0.7125) == "71.3% (accuracy 28.7%)"  # it printed 71.2% and 28.7%
     assert error_and_accuracy(0.12345) == "12.3% (accuracy 87.7%)"
+
+
+def test_with_five_classes_or_fewer_train_and_evaluate_say_top5_error_is_zero_by_definition(tmp_path, capsys):
+    """Three classes: every label is in the top 5, and a 0.0% top-5 error was printed as if it were a result."""
+    from data_fixtures import make_folder_layout
+
+    data = make_folder_layout(tmp_path / "three", train_per_class=4, val_per_class=2, all_modes=False)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "1", "--model", "small",
+                 "--batch-size", "6", "--progress", "none"]) == 0
+    note = "note: with 3 classes every label is among the top 5, so top-5 error is 0: read the top-1 error"
+    assert note in capsys.readouterr().out and note in (out / "train.log").read_text()
+    assert main(["evaluate", str(out / "last.npz"), "--center-only"]) == 0
+    assert note in capsys.readouterr().out

@@ -9,6 +9,7 @@ from tinyalex.backend import DeviceError
 from tinyalex.cli.options import add_device, integer
 from tinyalex.data.errors import DataError
 from tinyalex.training import CheckpointError, evaluate_checkpoint
+from tinyalex.training.metrics import TOP5_NOTE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if batches:
         trained = f"{trained} and {batches} batches of epoch {epoch + 1}" if epoch else f"{batches} batches of epoch 1"
     print(f"{results['checkpoint']} ({trained}) on {results['images']} {results['split']} images of {results['data']}")
+    if results["classes"] <= 5:
+        print(TOP5_NOTE.format(classes=results["classes"]))
     for name, label in (("center", "centre crop"), ("ten_crop", "10 crops   ")):
         if name in results:
             r = results[name]

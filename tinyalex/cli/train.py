@@ -22,6 +22,7 @@ from tinyalex.optim import MomentumSGD, ReduceLROnPlateau
 from tinyalex.training import CheckpointError, NonFiniteLossError, Trainer, load_checkpoint, open_datasets
 from tinyalex.training.checkpoint import CheckpointWriteError, write_error
 from tinyalex.training.interrupt import raise_interrupted
+from tinyalex.training.metrics import TOP5_NOTE
 from tinyalex.training.trainer import best_record
 
 # What `tinyalex train` with no options does: the small net on the embedded shapes set.
@@ -216,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
         trainer.log(f"training {options['model']} ({model.num_parameters():,} parameters) on {len(train_set)} "
                     f"{counted} of {len(info['wnids'])} classes from {info['root']}, validating on {len(val_set)}; "
                     f"device {device}; writing to {out}")
+        if len(info["wnids"]) <= 5:
+            trainer.log(TOP5_NOTE.format(classes=len(info["wnids"])))
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
             history = trainer.fit(train_loader, val_loader, epochs, resume=args.resume)

@@ -84,7 +84,7 @@ def evaluate_checkpoint(path: str | os.PathLike, data: str | os.PathLike | None 
     dataset = open_split(info, checkpoint["mean"], split, data)
     partial = checkpoint["meta"].get("partial")  # a checkpoint saved by Ctrl-C in the middle of an epoch
     results: dict[str, Any] = {"checkpoint": str(path), "data": str(data or info["root"]), "split": split,
-                               "epoch": checkpoint["meta"]["epoch"],
+                               "classes": len(info["wnids"]), "epoch": checkpoint["meta"]["epoch"],
                                "next_epoch_batches": partial["batch"] if partial else 0}
     modes = {"center": False, "ten_crop": True} if ten_crop else {"center": False}
     for name, tens in modes.items():

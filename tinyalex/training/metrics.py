@@ -14,6 +14,9 @@ from tinyalex.data import atomic
 COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "top1_error", "top5_error", "lr", "seconds",
            "images_per_s", "data_seconds", "compute_seconds", "val_seconds")
 
+# Said where top-5 error is shown for a set of 5 classes or fewer.
+TOP5_NOTE = "note: with {classes} classes every label is among the top 5, so top-5 error is 0: read the top-1 error"
+
 
 def topk_wrong(scores: Any, labels: Any, k: int) -> int:
     """How many rows of ``scores`` (N, K) do not have their label among the k highest scores.
