@@ -205,6 +205,21 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 2
 
 
+def test_a_nan_validation_loss_stops_and_keeps_the_epoch_before(tmp_path):
+    """A finite training loss, then NaN scores on the validation set: the broken net became last.npz and best.npz."""
+    model = tiny_alexnet()
+    train, val = loaders()
+    poisoned = PoisonedLoader(val.x, val.y, 16, shuffle=False, epoch=1)
+    trainer = Trainer(model, MomentumSGD(model.parameters()), tmp_path, quiet=True)
+    with pytest.raises(NonFiniteLossError, match=r"the validation loss became nan after epoch 2 \(learning rate "
+                                                 r"0.01\); this epoch's weights were not saved and the last good "
+                                                 r"checkpoint is .*last.npz \(end of epoch 1\)"):
+        trainer.fit(train, poisoned, 3)
+    for name in ("last.npz", "best.npz"):
+        assert load_checkpoint(tmp_path / name)["meta"]["epoch"] == 1
+    assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 2
+
+
 def test_resume_refuses_a_missing_checkpoint_or_another_seed(tmp_path):
     with pytest.raises(CheckpointError, match="nothing to resume"):
         run(tmp_path, 1, resume=True)

@@ -189,6 +189,9 @@ class Trainer:
         if self.communicator is not None:
             loss_sum, correct, images = sum_over_workers([loss_sum, correct, images], self.communicator, self.device)
         val = evaluate(self.model, val_loader, self.device, self.communicator, progress=self.bars, desc="validate")
+        if not math.isfinite(val["loss"]):  # the epoch's last updates broke the net: keep the epoch before
+            raise self._diverged(f"the validation loss became {val['loss']} after epoch {self.epoch + 1}",
+                                 "this epoch's weights were not saved")
         end = time.perf_counter()
         record = {
             "epoch": self.epoch + 1, "train_loss": loss_sum / images, "train_accuracy": correct / images,
@@ -229,7 +232,8 @@ class Trainer:
         loss = softmax_cross_entropy(logits, y)
         value, stop = float(loss.item()), interrupt.requested
         if not math.isfinite(value):
-            raise self._diverged(value, batch)
+            raise self._diverged(f"the loss became {value} at epoch {self.epoch + 1}, batch {batch + 1}",
+                                 "training stopped without applying that update")
         loss.backward()
         self.optimizer.step()
         return value, len(y) - topk_wrong(logits.data, y, 1), len(y), stop
@@ -256,15 +260,16 @@ class Trainer:
         loss_sum, stops = average_gradients(self.model.parameters(), len(y), total, self.communicator,
                                             [value * len(y), float(interrupt.requested)])
         if not math.isfinite(loss_sum):
-            raise self._diverged(loss_sum / total, batch)
+            raise self._diverged(f"the loss became {loss_sum / total} at epoch {self.epoch + 1}, batch {batch + 1}",
+                                 "training stopped without applying that update")
         self.optimizer.step()
         return value, correct, len(y), stops > 0
 
-    def _diverged(self, value: float, batch: int) -> NonFiniteLossError:
+    def _diverged(self, what: str, stopped: str) -> NonFiniteLossError:
+        """The error for a NaN or infinite loss: ``what`` happened, ``stopped`` says what was not kept."""
         kept = (f"the last good checkpoint is {self.last_path} (end of epoch {self.epoch})"
                 if self.last_path is not None and self.last_path.is_file() else "no checkpoint had been written yet")
-        message = (f"the loss became {value} at epoch {self.epoch + 1}, batch {batch + 1} (learning rate "
-                   f"{self.optimizer.lr:g}); training stopped without applying that update and {kept}. "
+        message = (f"{what} (learning rate {self.optimizer.lr:g}); {stopped} and {kept}. "
                    "Lower the learning rate (--lr) and train again.")
         self.log(f"error: {message}", echo=False)
         return NonFiniteLossError(message)
