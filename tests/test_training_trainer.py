@@ -205,6 +205,26 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 2
 
 
+def test_resuming_writes_the_best_checkpoint_a_full_disk_stopped(tmp_path):
+    """best.npz was lost for good: --resume rewrote metrics.csv and curves.png, never best.npz."""
+    model, _, history = run(tmp_path, 1)
+    (tmp_path / "best.npz").unlink()  # what a full disk at its write leaves
+    model, _, _ = run(tmp_path, 1, resume=True)
+    best = load_checkpoint(tmp_path / "best.npz")
+    assert best["meta"]["epoch"] == 1 and "wrote best.npz (epoch 1)" in (tmp_path / "train.log").read_text()
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(best["model"][name], value)
+    trainer = Trainer(tiny_alexnet(), MomentumSGD(tiny_alexnet().parameters()), tmp_path, quiet=True)
+    trainer.history = [{"epoch": 1, "top1_error": 0.2, "val_loss": 1.0}, {"epoch": 2, "top1_error": 0.5, "val_loss": 1.0}]
+    log = (tmp_path / "train.log").read_text()
+    trainer._write_missing_best()
+    assert (tmp_path / "train.log").read_text() == log  # best.npz holds the best epoch, 1: nothing to do
+    (tmp_path / "best.npz").unlink()  # now the best epoch is not the last one, and its weights are nowhere
+    trainer._write_missing_best()
+    assert "its weights are gone; best.npz holds nothing until an epoch beats it" in (tmp_path / "train.log").read_text()
+    assert not (tmp_path / "best.npz").exists()
+
+
 def test_a_nan_validation_loss_stops_and_keeps_the_epoch_before(tmp_path):
     """A finite training loss, then NaN scores on the validation set: the broken net became last.npz and best.npz."""
     model = tiny_alexnet()

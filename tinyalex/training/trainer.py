@@ -11,9 +11,11 @@ Files written to ``out_dir`` (by worker 0 only when training is distributed):
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
+import zipfile
 from datetime import datetime
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,6 +54,15 @@ from tinyalex.training.plots import plot_history
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the parameters were not updated with it."""
 
+
+
+def saved_epoch(path: Path) -> int | None:
+    """The epoch of the checkpoint at ``path``, reading its meta entry only; None if there is none to read."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return int(json.loads(str(f["meta"]))["epoch"])
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+        return None
 
 
 def best_record(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -129,6 +140,7 @@ class Trainer:
                 self.log(f"nothing to train: it has trained {self.epoch} of {epochs} epochs; "
                          "pass a larger --epochs to go on")
             if self.history:  # a full disk may have stopped them after the checkpoint, at the last epoch too
+                self._write_missing_best()
                 self._write_reports()
         if self.communicator is not None:
             self.communicator.broadcast([p.data for p in self.model.parameters()], root=0)
@@ -295,6 +307,23 @@ class Trainer:
         if best_record(self.history) is record:
             self.save(self.out_dir / "best.npz")
         self._write_reports()
+
+    def _write_missing_best(self) -> None:
+        """On resuming, write the best epoch's checkpoint when a full disk stopped it: last.npz holds the same
+        weights when that epoch is the last one (an older best epoch's weights are gone, which is said)."""
+        if self.out_dir is None or not self.writer:
+            return
+        path, best = self.out_dir / "best.npz", best_record(self.history)
+        held = saved_epoch(path)
+        if held == best["epoch"]:
+            return
+        if best is self.history[-1] and self.partial is None:
+            self.save(path)
+            self.log(f"wrote {path.name} (epoch {best['epoch']}), which had not been written")
+        else:
+            holds = f"epoch {held}" if held is not None else "nothing"
+            self.log(f"note: the best epoch so far ({best['epoch']}) could not be saved as {path.name} when it "
+                     f"ran, and its weights are gone; {path.name} holds {holds} until an epoch beats it")
 
     def _write_reports(self) -> None:
         """metrics.csv and curves.png from the whole history (worker 0, with an output folder)."""
