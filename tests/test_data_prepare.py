@@ -345,6 +345,23 @@ def test_a_really_full_disk_is_not_a_bus_error(src, tmp_path):
     assert "not enough free space" in result.stderr and "Bus error" not in result.stderr
 
 
+def test_a_set_too_big_for_the_disk_is_refused_before_any_image_is_decoded(src, tmp_path, monkeypatch):
+    """Space was reserved split by split: the training split filled the disk, then val failed."""
+    from tinyalex.data import space
+
+    root, _ = src
+    decoded = []
+    monkeypatch.setattr(prepare_module, "load_rgb_square", lambda p, s: decoded.append(p))
+    needed = (3 * len(MODES) + 3 + 6) * (SIZE * SIZE * 3 + 1)  # every listed train and val file, and its status
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda _: SimpleNamespace(free=needed // 2))
+    with pytest.raises(DataError, match=rf"not enough free space in {tmp_path / 'out'} for the train and val images "
+                                        rf"at {SIZE}x{SIZE}: {needed / 1024:.1f} KiB more are needed, the disk has "
+                                        rf"{needed // 2 / 1024:.1f} KiB free. Free some space"):
+        prepare(root, tmp_path / "out", size=SIZE, workers=1, progress=False)
+    assert decoded == [] and not list((tmp_path / "out").glob("*.npy*"))
+    assert [space.amount(n) for n in (9.4 * 2**20, 3 * 2**30, 1536)] == ["9.4 MiB", "3.00 GiB", "1.5 KiB"]
+
+
 @pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="needs posix_fallocate")
 def test_a_file_too_big_for_the_disk_takes_none_of_it(tmp_path, monkeypatch):
     """The free space is checked before allocating: on ext4 a failed posix_fallocate keeps the blocks it got,

@@ -34,7 +34,7 @@ from tinyalex.data.decode import load_rgb_square
 from tinyalex.data.errors import BadImageError, DataError
 from tinyalex.data.class_names import display_names
 from tinyalex.data.layouts import find_split, has_split, read_class_names
-from tinyalex.data.space import DISK_FULL, DiskFullError, reserve
+from tinyalex.data.space import DISK_FULL, DiskFullError, check_free, reserve
 from tinyalex.data.stats import image_statistics, principal_components
 
 FORMAT = "tinyalex-prepared-v1"
@@ -121,6 +121,11 @@ def build(plan: Plan, out: Path, size: int, workers: int | None, progress: bool,
     """Decode every split (resuming from ``state``), compute the statistics, write the final files."""
     skipped: list[tuple[str, str, str]] = []  # (path, reason, split)
     counts = {}
+    pending = [(split, items) for split, items in plan.items.items() if split not in state["finished"] and items]
+    partial = [out / f"{split}_images.npy.partial" for split, _ in pending]
+    held = sum(path.stat().st_blocks * 512 for path in partial if path.exists())  # decoded before a stop
+    needed = sum(len(items) * (size * size * 3 + 1) for _, items in pending) - held  # images and their status
+    check_free(out, needed, f"the {' and '.join(split for split, _ in pending)} images at {size}x{size}")
     for split, items in plan.items.items():
         bad = decode_split(out, split, items, size, workers, progress, state)
         skipped += [(path, reason, split) for path, reason in plan.listing_skips[split]]

@@ -21,8 +21,20 @@ class DiskFullError(DataError):
     """The disk cannot hold a file that is about to be written; nothing was written into it."""
 
 
-def gib(size: float) -> str:
-    return f"{size / 2 ** 30:.2f} GiB"
+def amount(size: float) -> str:
+    """Bytes in GiB, MiB or KiB, whichever is at least 1: 9.4 MiB against 5.7 read 0.01 GiB against 0.01."""
+    for unit, scale in (("GiB", 2 ** 30), ("MiB", 2 ** 20)):
+        if size >= scale:
+            return f"{size / scale:.{2 if unit == 'GiB' else 1}f} {unit}"
+    return f"{size / 2 ** 10:.1f} KiB"
+
+
+def check_free(folder: Path, size: int, what: str) -> None:
+    """Raise DiskFullError unless the disk of ``folder`` has ``size`` bytes free for ``what``."""
+    free = shutil.disk_usage(folder).free
+    if size > free:
+        raise DiskFullError(f"not enough free space in {folder} for {what}: {amount(size)} more are needed, "
+                            f"the disk has {amount(free)} free")
 
 
 def reserve(path: Path, size: int, what: str) -> None:
@@ -69,5 +81,5 @@ def _release(fd: int, size: int) -> None:
 
 def full_message(path: Path, size: int, what: str, free: int | None = None) -> str:
     free = shutil.disk_usage(path.parent).free if free is None else free
-    return (f"not enough free space in {path.parent} for {what}: {path.name} needs {gib(size)}, the disk has "
-            f"{gib(free)} free")
+    return (f"not enough free space in {path.parent} for {what}: {path.name} needs {amount(size)}, the disk has "
+            f"{amount(free)} free")
