@@ -219,7 +219,7 @@ def test_jobs_train_the_same_runs_in_worker_processes(ablation, folder, tmp_path
 def test_data_that_cannot_be_opened_leaves_no_settings_behind(folder, tmp_path):
     with pytest.raises(DataError, match="missing"):
         run_ablation(tmp_path / "out", ["baseline"], tiny_config(tmp_path / "missing"), progress=False)
-    assert not (tmp_path / "out" / "config.json").exists()  # a corrected rerun is not refused
+    assert not (tmp_path / "out").exists()  # a corrected rerun is not refused, and no empty folder is left
 
 
 def test_the_command_runs_seeds_and_prints_the_table(ablation, folder, capsys):
@@ -267,6 +267,35 @@ def test_a_variant_that_diverges_is_a_row_of_the_table_not_a_crash(folder, tmp_p
     assert "the loss became" in entry["diverged"]["0"] and entry["top1_error"]["runs"] == [None]
     assert entry["top1_error"]["mean"] is None
     assert "| baseline | - (1 diverged) |" in (tmp_path / "results.md").read_text()
+    # as the message advises, a lower learning rate: the diverged run had trained nothing, and runs again
+    again = run_ablation(tmp_path, ["baseline"], tiny_config(folder), progress=False)
+    assert again["variants"]["baseline"]["diverged"] == {} and again["variants"]["baseline"]["top1_error"]["mean"] >= 0
+    assert json.loads((tmp_path / "config.json").read_text())["lr"] == tiny_config(folder).lr
+
+
+def test_runs_that_diverged_after_a_checkpoint_keep_their_settings(folder, tmp_path):
+    check_settings(tmp_path, tiny_config(folder, lr=1.0))
+    run = tmp_path / "baseline" / "seed0"
+    run.mkdir(parents=True)
+    (run / "result.json").write_text(json.dumps({"diverged": "the loss became nan at epoch 3"}))
+    (run / "last.npz").write_bytes(b"")  # two epochs were trained at lr 1: a result of those settings
+    with pytest.raises(ValueError, match="other settings.*'lr'"):
+        check_settings(tmp_path, tiny_config(folder))
+    assert (run / "result.json").exists()
+
+
+def test_sigterm_during_an_ablation_exits_143(folder, tmp_path, monkeypatch, capsys):
+    import signal
+
+    from tinyalex.cli import ablate
+    from tinyalex.training.interrupt import Interrupted
+
+    def terminated(*args, **kwargs):
+        raise Interrupted("interrupted", signal.SIGTERM)
+
+    monkeypatch.setattr(ablate, "run_ablation", terminated)
+    assert main(["ablate", "--data", str(folder), "--out", str(tmp_path / "a"), "--quiet"]) == 128 + signal.SIGTERM
+    assert "run the same command again to continue" in capsys.readouterr().err
 
 
 def test_epochs_to_error_is_the_first_epoch_at_or_under_the_threshold():

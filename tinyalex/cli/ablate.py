@@ -5,6 +5,7 @@ and prints alpha * sum(a^2) in every LRN layer (tinyalex.experiments.lrn)."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -102,9 +103,9 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, DataError, CheckpointError, DeviceError, NonFiniteLossError) as exc:
         print(f"tinyalex ablate: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"\ntinyalex ablate: interrupted; run the same command again to continue ({out})", file=sys.stderr)
-        return 130
+        return 128 + getattr(exc, "signum", signal.SIGINT)  # 130 for Ctrl-C, 143 for SIGTERM
     print((out / "results.md").read_text(encoding="utf-8"))
     written = [name for name in ("results.md", "results.csv", "results.json", "runs.csv", "lrn_range.json",
                                  "curves.png", "figure1.png") if (out / name).is_file()]  # figure1: with tanh only

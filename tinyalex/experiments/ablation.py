@@ -179,7 +179,8 @@ def lrn_range_at_init(variants: list[Variant], config: AblationConfig, train: An
 
 def check_settings(out: Path, config: AblationConfig) -> None:
     """Refuse a training run's folder, or one that holds runs with other settings; record these settings.
-    Settings that no run has used yet (an ablation that failed before its first checkpoint) are replaced."""
+    Settings that no run has used yet are replaced: an ablation that failed before its first checkpoint,
+    or whose runs all diverged before it (their results are dropped, to be run again with the new settings)."""
     if (out / "last.npz").exists():
         raise ValueError(f"{out} holds a training run (last.npz), not an ablation: choose another --out")
     saved = out / "config.json"
@@ -187,10 +188,15 @@ def check_settings(out: Path, config: AblationConfig) -> None:
     if saved.is_file():
         old = read_json(saved)
         changed = {k: (old.get(k), v) for k, v in now.items() if old.get(k) != v and k not in GROWABLE}
-        started = any(out.glob("*/seed*/last.npz")) or any(out.glob("*/seed*/result.json"))
+        results = list(out.glob("*/seed*/result.json"))
+        nothing = [r for r in results if not (r.parent / "last.npz").exists() and read_json(r).get("diverged")]
+        started = any(out.glob("*/seed*/last.npz")) or len(nothing) < len(results)
         if changed and started:
             raise ValueError(f"{out} holds an ablation run with other settings ({changed}, as (saved, now)): "
                              "use another output folder, or the same settings to continue it")
+        if changed:  # runs that diverged at once under the old settings (a learning rate too high, say)
+            for result in nothing:
+                result.unlink()
     atomic.write_json(saved, now)
 
 
@@ -203,8 +209,8 @@ def prepare(out_dir: str | os.PathLike, variants: Iterable[str] | None, config: 
     config = config.resolved()
     chosen = pick_variants(variants)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     train, val, info = open_datasets(config.data, config.crop, progress)
+    out.mkdir(parents=True, exist_ok=True)  # after the data opened: a data error leaves no empty folder
     if training:  # after the data opened: a folder that cannot be trained on records no settings
         check_settings(out, config)
     train = balanced_subset(train, config.train_images, config.seed)
