@@ -3,6 +3,7 @@ before anything runs: exit code 2 (argparse's) and a message naming the option a
 Any command stops on Ctrl-C, and warns, in one line."""
 import importlib
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -121,6 +122,8 @@ def test_a_warning_is_one_line_on_stderr(monkeypatch, capsys):
     (["figures", "x.npz", "--out", "afile"], "--out: afile is a file, not a folder"),
     (["figures", "x.npz", "--out", "afile/sub"], "--out: afile is a file, not a folder: afile/sub cannot be created"),
     (["ablate", "--out", "afile"], "--out: afile is a file, not a folder"),
+    (["train", "--out", "afile"], "--out: afile is a file, not a folder"),
+    (["train", "--out", "afile/sub"], "--out: afile is a file, not a folder: afile/sub cannot be created"),
     (["bench", "--json", "adir"], "--json: adir is a folder, not a file"),
     (["bench", "--json", "nowhere/x.json"], "--json: nowhere is not a folder: nowhere/x.json cannot be written"),
 ])
@@ -130,6 +133,26 @@ def test_an_output_path_that_cannot_be_written_stops_the_command_before_the_work
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("x")
     (tmp_path / "adir").mkdir()
+    monkeypatch.setattr(importlib.import_module("tinyalex.bench.suite"), "run_benchmark",
+                        lambda *args, **kwargs: pytest.fail("the benchmark ran"))
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--out", "locked/run"], "--out: locked is not writable by this user: locked/run cannot be created"),
+    (["figures", "x.npz", "--out", "locked"], "--out: locked is not writable by this user"),
+    (["ablate", "--out", "locked/a"], "--out: locked is not writable by this user"),
+    (["bench", "--json", "locked/b.json"], "--json: locked is not writable by this user: locked/b.json cannot be"),
+])
+def test_an_output_folder_without_write_access_is_refused_before_the_work(argv, message, tmp_path, monkeypatch,
+                                                                           capsys):
+    """A PermissionError traceback (bench's after all its timing); root may write anywhere, so access is faked."""
+    from tinyalex.cli import options
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "locked").mkdir()
+    monkeypatch.setattr(options.os, "access", lambda path, mode: Path(path).name != "locked")
     monkeypatch.setattr(importlib.import_module("tinyalex.bench.suite"), "run_benchmark",
                         lambda *args, **kwargs: pytest.fail("the benchmark ran"))
     assert main(argv) == 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,11 +38,13 @@ def add_device(parser: argparse.ArgumentParser) -> None:
 
 def folder_problem(path: Path) -> str | None:
     """Why ``path`` cannot be (or become) an output folder: it, or the nearest part of it that exists, is
-    not a folder; None when it can."""
+    not a folder, or one this user may not write into; None when it can."""
     for part in (path, *path.parents):
         if part.exists():
-            return None if part.is_dir() else f"{part} is a file, not a folder" + (
-                "" if part == path else f": {path} cannot be created")
+            cannot = "" if part == path else f": {path} cannot be created"
+            if not part.is_dir():
+                return f"{part} is a file, not a folder{cannot}"
+            return None if os.access(part, os.W_OK | os.X_OK) else f"{part} is not writable by this user{cannot}"
     return None
 
 
@@ -53,6 +56,8 @@ def file_problem(path: Path) -> str | None:
         return f"{path} is a folder, not a file"
     if not path.parent.is_dir():
         return f"{path.parent} is not a folder: {path} cannot be written"
+    if not os.access(path.parent, os.W_OK | os.X_OK):  # the file is written beside itself, then renamed
+        return f"{path.parent} is not writable by this user: {path} cannot be written"
     return None
 
 

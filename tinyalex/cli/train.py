@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tinyalex.backend import DeviceError, resolve_device, to_device
-from tinyalex.cli.options import add_device, integer, number
+from tinyalex.cli.options import add_device, folder_problem, integer, number
 from tinyalex.data import atomic
 from tinyalex.data.errors import DataError
 from tinyalex.data.loader import DataLoader
@@ -174,6 +174,9 @@ def write_config(out: Path, args: argparse.Namespace, options: dict[str, Any], d
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / (Path(args.data).name if args.data else "shapes10"))
+    if problem := folder_problem(out):  # before the data set is opened, not a traceback after
+        print(f"tinyalex train: error: --out: {problem}", file=sys.stderr)
+        return 2
     bars = not args.quiet and show_progress_bars(args.progress)
     quiet = args.quiet
     terminating = signal.getsignal(signal.SIGTERM)
