@@ -412,6 +412,12 @@ def test_a_half_prepared_folder_is_called_unfinished_with_the_command_that_finis
     assert str(error.value).endswith(f"Finish it with the same command (it resumes where it stopped): {finish}")
     assert main(["train", "--data", str(tmp_path / "half"), "--quiet"]) == 1
     assert "is an unfinished prepared set" in capsys.readouterr().err
+    monkeypatch.chdir(root.parent)  # relative paths: the command must work from any other folder too
+    with pytest.raises(KeyboardInterrupt):
+        prepare(root.name, "relative", size=SIZE, progress=False)
+    with pytest.raises(DataError, match=rf"same command \(it resumes where it stopped\): tinyalex prepare {root} "
+                                        rf"--out {root.parent / 'relative'} --size {SIZE}$"):
+        PreparedDataset(root.parent / "relative", "train")
 
 
 def test_stale_temporary_files_of_a_killed_prepare_are_removed_when_it_resumes(src, tmp_path, monkeypatch):

@@ -160,8 +160,8 @@ def build(plan: Plan, out: Path, size: int, workers: int | None, progress: bool,
 
 def command_line(src: Path, out: Path, classes: int | list[str] | None, seed: int,
                  train_per_class: int | None, val_per_class: int | None, size: int) -> str:
-    """The ``tinyalex prepare`` command that asks for these inputs and options."""
-    words = ["tinyalex", "prepare", str(src), "--out", str(out)]
+    """The ``tinyalex prepare`` command that asks for these inputs and options, run from any folder."""
+    words = ["tinyalex", "prepare", str(src.resolve()), "--out", str(out.resolve())]
     for flag, value, default in (("--classes", classes, None), ("--seed", seed, 0),
                                  ("--train-per-class", train_per_class, None),
                                  ("--val-per-class", val_per_class, None), ("--size", size, 256)):
