@@ -105,6 +105,22 @@ def test_resume_continues_with_the_saved_options(run_dir, tmp_path):
     assert len((copy / "metrics.csv").read_text().splitlines()) == 3
 
 
+def test_resume_follows_a_data_folder_that_was_moved(run_dir, tmp_path, capsys):
+    """The run was stuck: --data was ignored, and the recorded folder was called "neither a prepared set ..."."""
+    data, _ = run_dir
+    first, moved, out = tmp_path / "photos", tmp_path / "moved", tmp_path / "run"
+    shutil.copytree(data, first)
+    assert main(["train", "--data", str(first), "--out", str(out), "--epochs", "1", *TRAIN]) == 0
+    first.rename(moved)
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(out), "--epochs", "2", "--quiet"]) == 1
+    assert f"data folder {first} does not exist" in capsys.readouterr().err
+    assert main(["train", "--resume", "--out", str(out), "--data", str(moved), "--epochs", "2", "--quiet"]) == 0
+    assert f"note: the run's data {first} no longer exists: continuing with --data {moved}" in capsys.readouterr().err
+    meta = load_checkpoint(out / "last.npz")["meta"]
+    assert meta["epoch"] == 2 and meta["run"]["data"] == str(moved)
+
+
 def test_resume_names_the_options_it_ignores(run_dir, tmp_path, capsys):
     _, out = run_dir
     copy = tmp_path / "run"

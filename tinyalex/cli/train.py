@@ -100,6 +100,11 @@ def run_options(args: argparse.Namespace, out: Path, notes: list[str]) -> dict[s
     saved = (load_checkpoint(out / "last.npz")["meta"].get("run") or {}) if args.resume else {}
     if args.resume:
         saved.setdefault("bias_decay", True)  # runs saved before --bias-decay existed decayed the biases
+        moved = saved.get("data") is not None and options["data"] is not None and not Path(saved["data"]).exists()
+        if moved:  # the folder was moved (or renamed): the run continues on its new place
+            notes.append(f"note: the run's data {saved['data']} no longer exists: continuing with --data "
+                         f"{options['data']}")
+            saved["data"] = options["data"]
         for name in RUN_OPTIONS:
             if name in saved and options[name] is not None and options[name] != saved[name]:
                 flag = "--" + name.replace("_", "-")

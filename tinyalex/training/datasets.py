@@ -43,6 +43,8 @@ def open_datasets(data: str | os.PathLike | None, crop: int, progress: bool = Tr
     source = "default" if data is None else "prepared" if read_meta(Path(data)) is not None else "folder"
     root = default_data(crop, progress) if data is None else Path(data)
     if source == "folder":
+        if not root.exists():
+            raise DataError(f"data folder {root} does not exist")
         if unfinished(root):
             raise DataError(unfinished(root))
         if not (root / "train").is_dir() or not (root / "val").is_dir():
