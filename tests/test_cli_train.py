@@ -340,6 +340,12 @@ def test_an_existing_run_is_never_overwritten(run_dir, capsys):
     assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "1", *TRAIN]) == 1
     assert "already holds a run" in capsys.readouterr().err
     assert (out / "last.npz").read_bytes() == before
+    results = out.parent / "results_only"  # its last.npz deleted: best.npz and metrics.csv are still results
+    results.mkdir()
+    for name in ("best.npz", "metrics.csv"):
+        (results / name).write_bytes((out / name).read_bytes())
+    assert main(["train", "--data", str(data), "--out", str(results), "--epochs", "1", *TRAIN]) == 1
+    assert "already holds a run (best.npz, metrics.csv)" in capsys.readouterr().err
 
 
 def test_errors_are_reported_clearly(tmp_path, capsys):

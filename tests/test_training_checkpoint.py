@@ -209,6 +209,18 @@ def test_a_flipped_bit_is_caught_by_the_checksum(trained, where):
         load_checkpoint(flipped)
 
 
+def test_a_damaged_entry_name_is_called_damaged_not_another_kind_of_file(trained):
+    """A changed byte in the zip's central directory renamed 'meta': the file was said to have no 'meta' entry."""
+    _, path = trained
+    data = bytearray(path.read_bytes())
+    at = data.rfind(b"meta.npy")  # the central directory's copy of the name (the last one in the file)
+    data[at + 2] ^= 0x01
+    renamed = path.with_name("renamed.npz")
+    renamed.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"renamed\.npz is damaged \(an entry fails its CRC-32 check\)"):
+        load_checkpoint(renamed)
+
+
 def test_other_kinds_of_file_are_named(tmp_path):
     photo = tmp_path / "photo.npz"
     Image.new("RGB", (8, 8), (200, 10, 10)).save(photo, "JPEG")

@@ -189,9 +189,10 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, raise_interrupted)
     communicator = None
     try:
-        if not args.resume and (out / "last.npz").exists():
-            raise CheckpointError(f"{out} already holds a run (last.npz): continue it with --resume, or choose "
-                                  "another --out (or delete that folder)")
+        held = [name for name in ("last.npz", "best.npz", "metrics.csv") if (out / name).exists()]
+        if not args.resume and held:  # best.npz and metrics.csv alone: last.npz was deleted, the results stay
+            raise CheckpointError(f"{out} already holds a run ({', '.join(held)}): continue it with --resume, or "
+                                  "choose another --out (or delete that folder)")
         notes: list[str] = []
         options = run_options(args, out, notes)
         for note in notes:

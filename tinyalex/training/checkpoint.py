@@ -122,6 +122,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         with np.load(path, allow_pickle=False) as f:
             names = list(f.files)
             if "meta" not in names:
+                if f.zip.testzip() is not None:  # a damaged entry name reads as another entry
+                    raise CheckpointError(f"{path} is damaged (an entry fails its CRC-32 check): it may be "
+                                          f"truncated or corrupted; expected {EXPECTED}")
                 torch = any(name.endswith("data.pkl") for name in f.zip.namelist())
                 what = "it looks like a PyTorch file (torch.save)" if torch else \
                     f"it has no 'meta' entry (it holds {', '.join(names[:5]) or 'nothing'}{', ...' if len(names) > 5 else ''})"
