@@ -148,6 +148,24 @@ def test_folder_data_set_estimates_statistics_and_skips_bad_files(tmp_path):
         ds[[str(p) for p in ds.paths].index(str(broken[0]))]
 
 
+def test_a_class_whose_every_file_is_undecodable_is_warned_about_once(tmp_path):
+    """Training straight from a folder trained a classifier for a class it never saw, without a word
+    (prepare refuses such a class; a folder's files are only decoded as they are met)."""
+    src = make_folder_layout(tmp_path / "src", train_per_class=3, val_per_class=1, all_modes=False)
+    for good in (src / "train" / WNIDS[1]).iterdir():
+        good.unlink()
+    write_broken(src / "train" / WNIDS[1])
+    write_broken(src / "train" / WNIDS[0])  # beside three good files: that class is not lost
+    ds = FolderDataset(src, "train", size=16, stats_images=1)
+    with pytest.warns(UserWarning) as caught:
+        for epoch in range(2):  # the second epoch meets the same files: nothing more is said
+            batches(DataLoader(ds, batch_size=4, crop=12, workers=2, prefetch=2, seed=epoch))
+    lost = [str(w.message) for w in caught if "could be decoded" in str(w.message)]
+    assert lost == [f"none of the 3 files of class {WNIDS[1]} in {src / 'train'} could be decoded, so the network "
+                    "never sees that class; mend or remove them"]
+    assert ds.lost_classes == {1}
+
+
 def test_prepared_data_set_refuses_an_unfinished_folder(tmp_path):
     with pytest.raises(DataError, match="tinyalex prepare"):
         PreparedDataset(tmp_path, "train")

@@ -85,7 +85,8 @@ class FolderDataset:
     train folder), so train and val agree. Without ``mean``/``eigvals``/``eigvecs`` the
     statistics are estimated from ``stats_images`` training images chosen with ``seed``
     (an estimate: ``prepare`` computes them on the whole set). A file that cannot be decoded
-    is left out of its batch, recorded in ``skipped`` and warned about once.
+    is left out of its batch, recorded in ``skipped`` and warned about once; so is a class whose
+    every file turned out undecodable (a classifier for a class it never sees, as ``prepare`` refuses).
     """
 
     def __init__(self, root: str | os.PathLike, split: str = "train", size: int = 256,
@@ -102,6 +103,8 @@ class FolderDataset:
         self.paths = [p for p, w in listing if w in index]
         self.labels = np.array([index[w] for _, w in listing if w in index], dtype=np.int64)
         self.skipped: dict[str, str] = dict(unlisted)
+        self.lost_classes: set[int] = set()  # labels none of whose files could be decoded
+        self._position_of: dict[str, int] | None = None
         self.skipped.update({str(p): f"class {w} is not in the training set" for p, w in listing if w not in index})
         if self.skipped:
             shown = "; ".join(f"{path} ({reason})" for path, reason in sorted(self.skipped.items())[:5])
@@ -135,7 +138,24 @@ class FolderDataset:
             if exc.path not in self.skipped:
                 self.skipped[exc.path] = exc.reason
                 warnings.warn(f"skipping {exc}", stacklevel=3)
+                self._check_class_of(exc.path)
             return None
+
+    def _check_class_of(self, path: str) -> None:
+        """Warn, once, when ``path`` was the last decodable hope of its class in this split."""
+        if self._position_of is None:  # built at the first undecodable file, not for every data set
+            self._position_of = {str(p): k for k, p in enumerate(self.paths)}
+        position = self._position_of.get(path)
+        if position is None:  # a training file sampled for the statistics of the validation split
+            return
+        label = int(self.labels[position])
+        files = [str(self.paths[k]) for k in np.flatnonzero(self.labels == label)]
+        if label in self.lost_classes or any(f not in self.skipped for f in files):
+            return
+        self.lost_classes.add(label)
+        consequence = "the network never sees that class" if self.split == "train" else "that class is never tested"
+        warnings.warn(f"none of the {len(files)} files of class {self.wnids[label]} in {self.root / self.split} "
+                      f"could be decoded, so {consequence}; mend or remove them", stacklevel=4)
 
     def __len__(self) -> int:
         return len(self.labels)
