@@ -5,6 +5,7 @@ import errno
 import importlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -463,3 +464,19 @@ def test_an_imagenet_folder_opened_as_a_prepared_set_says_how_to_prepare_it(tmp_
         PreparedDataset(tmp_path / "photos")
     with pytest.raises(DataError, match="empty is not a prepared set"):
         PreparedDataset(tmp_path / "empty")
+
+
+def test_a_source_without_val_and_caps_above_the_class_sizes_are_noted(tmp_path, capsys):
+    """Both passed without a word: the set then could not be trained on ("has no 'val' split"), and a
+    --train-per-class of 10 took the 3 images each class has."""
+    src = make_folder_layout(tmp_path / "src", train_per_class=3, val_per_class=2, all_modes=False)
+    report = prepare(src, tmp_path / "with-val", size=16, train_per_class=10, val_per_class=2, progress=False)
+    assert report.notes == [f"--train-per-class 10: {len(WNIDS)} of {len(WNIDS)} classes have fewer train images "
+                            "(as few as 3), and all of theirs were taken"]
+    shutil.rmtree(src / "val")
+    assert main(["prepare", str(src), "--out", str(tmp_path / "out"), "--size", "16", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert f"note: {src} has no val/ folder, so the prepared set has no validation split" in printed
+    assert "per-class" not in printed  # no cap, no note on it
+    with pytest.raises(DataError, match=r"has no 'val' split \(its source had no val/ folder"):
+        PreparedDataset(tmp_path / "out", "val")

@@ -48,7 +48,8 @@ class PreparedDataset:
             raise DataError(unfinished(self.root) or f"{self.root} is not a prepared set (no valid meta.json): "
                             f"run `tinyalex prepare SRC --out {self.root}` first")
         if split not in meta["counts"]:
-            raise DataError(f"{self.root} has no '{split}' split: it has {', '.join(meta['counts'])}")
+            why = " (its source had no val/ folder: give it one and prepare again)" if split == "val" else ""
+            raise DataError(f"{self.root} has no '{split}' split{why}: it has {', '.join(meta['counts'])}")
         self.split = split
         self.size = int(meta["size"])
         self.wnids: list[str] = meta["wnids"]

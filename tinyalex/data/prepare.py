@@ -44,13 +44,14 @@ PENDING, DONE, BAD = 0, 1, 2
 
 @dataclass
 class PrepareReport:
-    """What ``prepare`` did: images kept per split, files skipped (path, reason), and whether
-    the output was already complete for these inputs (a no-op)."""
+    """What ``prepare`` did: images kept per split, files skipped (path, reason), whether the
+    output was already complete for these inputs (a no-op), and notes on what was asked (Plan)."""
 
     out: Path
     counts: dict[str, int]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     reused: bool = False
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         kept = ", ".join(f"{n} {split}" for split, n in self.counts.items())
@@ -58,18 +59,21 @@ class PrepareReport:
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} file(s):")
             lines += [f"  {path}: {reason}" for path, reason in self.skipped]
+        lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 
 @dataclass
 class Plan:
-    """The images chosen for each split, their labels, the class list, and per split the entries
-    that cannot become labelled images (path, reason)."""
+    """The images chosen for each split, their labels, the class list, per split the entries
+    that cannot become labelled images (path, reason), and notes for the user (no val/, a cap
+    above what some classes have)."""
 
     src: Path
     wnids: list[str]
     items: dict[str, list[tuple[Path, int]]]
     listing_skips: dict[str, list[tuple[str, str]]]
+    notes: list[str] = field(default_factory=list)
 
 
 def prepare(src: str | os.PathLike, out: str | os.PathLike, classes: int | list[str] | None = None,
@@ -96,7 +100,7 @@ def prepare(src: str | os.PathLike, out: str | os.PathLike, classes: int | list[
     if done is not None:
         if done.get("fingerprint") == fingerprint:
             skipped = [(s["path"], s["reason"]) for s in done["skipped"]]
-            return PrepareReport(out, done["counts"], skipped, reused=True)
+            return PrepareReport(out, done["counts"], skipped, reused=True, notes=plan.notes)
         raise DataError(f"{out} already holds a prepared set built from other inputs or options; "
                         "choose another --out folder or delete that one first")
     create_output_folder(out)
@@ -155,7 +159,7 @@ def build(plan: Plan, out: Path, size: int, workers: int | None, progress: bool,
     })
     for leftover in out.glob("*.partial"):
         leftover.unlink()
-    return PrepareReport(out, counts, [(p, r) for p, r, _ in skipped])
+    return PrepareReport(out, counts, [(p, r) for p, r, _ in skipped], notes=plan.notes)
 
 
 def command_line(src: Path, out: Path, classes: int | list[str] | None, seed: int,
@@ -225,6 +229,9 @@ def make_plan(src: Path, classes: int | list[str] | None, seed: int,
     wnids = choose_classes(available, classes, seed)
     index = {wnid: k for k, wnid in enumerate(wnids)}
     items = {}
+    notes = [] if "val" in found else [
+        f"{src} has no val/ folder, so the prepared set has no validation split, which `tinyalex train` needs: "
+        "move a few images of each class from train/<class>/ to val/<class>/ and prepare again"]
     for split_no, (split, listing) in enumerate(found.items()):
         by_class: dict[str, list[Path]] = {w: [] for w in wnids}
         for path, wnid in listing:
@@ -238,7 +245,11 @@ def make_plan(src: Path, classes: int | list[str] | None, seed: int,
                 paths = [paths[i] for i in sorted(rng.choice(len(paths), cap, replace=False))]
             chosen += [(p, index[wnid]) for p in paths]
         items[split] = chosen
-    return Plan(src, wnids, items, listing_skips)
+        short = [len(paths) for paths in by_class.values() if len(paths) < (per_class[split] or 0)]
+        if short:
+            notes.append(f"--{split}-per-class {per_class[split]}: {len(short)} of {len(wnids)} classes have fewer "
+                         f"{split} images (as few as {min(short)}), and all of theirs were taken")
+    return Plan(src, wnids, items, listing_skips, notes)
 
 
 def choose_classes(available: list[str], classes: int | list[str] | None, seed: int) -> list[str]:
