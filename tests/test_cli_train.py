@@ -251,7 +251,7 @@ def test_resuming_a_finished_run_says_there_is_nothing_to_train(run_dir, tmp_pat
     capsys.readouterr()
     assert main(["train", "--resume", "--out", str(copy), "--epochs", "1"]) == 0
     said = capsys.readouterr().out
-    assert "nothing to train: it has trained 1 of 1 epochs; pass a larger --epochs to go on" in said
+    assert "nothing to train: it has trained 1 epoch and was asked for 1 in all; pass --epochs 2 or more to go on" in said
     log = (copy / "train.log").read_text()
     assert "nothing to train" in log and "done: best validation top-1 error" in log
 

@@ -264,7 +264,7 @@ def test_schedule_stop_ends_training_early(tmp_path):
     assert len(again.fit(train, val, 20, resume=True)) == 3  # a larger --epochs does not go on
     log = (tmp_path / "train.log").read_text()
     assert "nothing to train: the schedule ended this run (validation error stopped improving after 1 " \
-           "learning-rate reduction); to train on, start a new run" in log and "larger --epochs" not in log
+           "learning-rate reduction); to train on, start a new run" in log and "pass --epochs" not in log
 
 
 def test_data_parallel_workers_match_one_worker_on_the_whole_batch(tmp_path):
