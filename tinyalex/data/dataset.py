@@ -104,14 +104,14 @@ class FolderDataset:
         self.paths = [p for p, w in listing if w in index]
         self.labels = np.array([index[w] for _, w in listing if w in index], dtype=np.int64)
         self.skipped: dict[str, str] = dict(unlisted)
-        self.lost_classes: set[int] = set()  # labels none of whose files could be decoded
-        self._position_of: dict[str, int] | None = None
         self.skipped.update({str(p): f"class {w} is not in the training set" for p, w in listing if w not in index})
         if self.skipped:
             shown = "; ".join(f"{path} ({reason})" for path, reason in sorted(self.skipped.items())[:5])
             more = f"; and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
             count = f"{len(self.skipped)} entr{'y' if len(self.skipped) == 1 else 'ies'}"
             warnings.warn(f"skipping {count} of {self.root / split}: {shown}{more}", stacklevel=2)
+        self.lost_classes: set[int] = set()  # labels none of whose files could be decoded
+        self._position_of: dict[str, int] | None = None
         if mean is None or eigvals is None or eigvecs is None:
             sample = train if train is not None else listing
             estimate = self._estimate_statistics([p for p, _ in sample], stats_images, seed)

@@ -137,8 +137,9 @@ class Trainer:
                 self.log(f"nothing to train: the schedule ended this run ({self.stop_reason}); "
                          "to train on, start a new run")
             elif self.epoch >= epochs:
-                self.log(f"nothing to train: it has trained {self.epoch} epoch{'s' * (self.epoch != 1)} and was asked for "
-                         f"{epochs} in all; pass --epochs {self.epoch + 1} or more to go on")
+                trained = f"{self.epoch} epoch{'s' * (self.epoch != 1)}"
+                self.log(f"nothing to train: it has trained {trained} and was asked for {epochs} in all; "
+                         f"pass --epochs {self.epoch + 1} or more to go on")
             if self.history:  # a full disk may have stopped them after the checkpoint, at the last epoch too
                 self._write_missing_best()
                 self._write_reports()
